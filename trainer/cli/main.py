@@ -1,0 +1,46 @@
+"""``brainmri``: train, evaluate, prepare, check-data, predict, info.
+
+Each sub-command lives in its own module with ``add_parser(subparsers)`` and ``run(args)``;
+this file only wires them up, so ``brainmri --help`` stays fast (torch is imported by the
+command that needs it, not here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from trainer import NOT_FOR_CLINICAL_USE, __version__
+from trainer.errors import BrainMRIError
+
+COMMANDS = ("train", "evaluate", "predict", "prepare", "check_data", "info")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="brainmri",
+        description=f"Brain-tumor MRI classification. {NOT_FOR_CLINICAL_USE}",
+    )
+    parser.add_argument("--version", action="version", version=f"brainmri {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"trainer.cli.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BrainMRIError as exc:
+        print(f"brainmri: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("brainmri: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""``brainmri predict``: classify image files, DICOM files and DICOM folders.
+
+Output formats (stable; scripts parse them):
+
+``--json`` prints ONE JSON list to stdout, one object per slice or failed file::
+
+    {"path": str, "slice": int | null, "predicted_class": str | null,
+     "probabilities": {class: float} | null, "ood": bool | null, "ood_score": float | null,
+     "warnings": [str], "error": str | null, "cam": str | null}
+
+``slice`` is the frame / series position for multi-slice inputs and null for single images;
+a file that could not be read has ``error`` set and null results. ``--csv FILE`` writes the
+same fields, one column per class probability. Exit status: 0 when every input was read,
+1 when any failed (after processing all the others), 2 for a usage or model-file error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from trainer import NOT_FOR_CLINICAL_USE
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="classify scans (images, DICOM files or folders)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (walked)")
+    p.add_argument("--model", help="model file (default: the bundled default model)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print one JSON list to stdout")
+    fmt.add_argument("--csv", metavar="FILE", help="write a CSV table")
+    p.add_argument("--cam-dir", metavar="DIR", help="write one Grad-CAM overlay PNG per slice")
+    p.add_argument("--cam-method", default="gradcam",
+                   choices=["gradcam", "gradcam++", "eigencam", "layercam"])
+    p.add_argument("--opacity", type=float, default=0.4, help="overlay opacity (0..1)")
+    p.add_argument("--tta", action="store_true", help="average with a horizontally flipped copy")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run)
+
+
+def _error_row(path: str, reason: str) -> dict[str, Any]:
+    return {"path": path, "slice": None, "predicted_class": None, "probabilities": None,
+            "ood": None, "ood_score": None, "warnings": [], "error": reason, "cam": None}
+
+
+def _cam_name(row: dict[str, Any], used: set[str]) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(row["path"]).name)
+    base = stem + (f"_slice{row['slice']:03d}" if row["slice"] is not None else "")
+    name, k = f"{base}.png", 1
+    while name in used:
+        k += 1
+        name = f"{base}_{k}.png"
+    used.add(name)
+    return name
+
+
+def run(args: argparse.Namespace) -> int:
+    from trainer.io import load_paths
+    from trainer.predict import Predictor
+
+    predictor = Predictor(args.model, args.device, tta=args.tta)
+    scans, errors = load_paths(args.paths)
+    rows: list[dict[str, Any]] = []
+    cam_dir = Path(args.cam_dir) if args.cam_dir else None
+    used: set[str] = set()
+    for scan in scans:
+        for slc, pred in zip(scan.slices, predictor.predict_slices(scan.slices), strict=True):
+            row = {**pred.to_json(), "cam": None}
+            if cam_dir is not None:
+                row["cam"] = str(_write_cam(predictor, slc, args, cam_dir / _cam_name(row, used)))
+            rows.append(row)
+    rows += [_error_row(str(e.path), e.reason) for e in errors]
+    _emit(rows, predictor.classes, args)
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _write_cam(predictor: Any, slc: Any, args: argparse.Namespace, path: Path) -> Path:
+    from PIL import Image
+
+    from trainer.atomic import atomic_path
+    from trainer.cam import render_overlay
+
+    grey = slc.render()
+    cam = predictor.explain(grey, args.cam_method)
+    overlay = render_overlay(grey, cam, opacity=args.opacity)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(overlay).save(tmp, format="PNG")
+    return path
+
+
+def _emit(rows: list[dict[str, Any]], classes: list[str], args: argparse.Namespace) -> None:
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    if args.csv:
+        from trainer.atomic import write_text
+
+        write_text(args.csv, _csv_text(rows, classes))
+        print(f"wrote {len(rows)} rows to {args.csv}")
+        return
+    for r in rows:
+        where = r["path"] + (f" [slice {r['slice']}]" if r["slice"] is not None else "")
+        if r["error"]:
+            print(f"{where}: ERROR {r['error']}")
+            continue
+        probs = sorted(r["probabilities"].items(), key=lambda kv: -kv[1])
+        others = ", ".join(f"{c} {p:.1%}" for c, p in probs[1:])
+        flag = "  [NOT LIKE A BRAIN MRI]" if r["ood"] else ""
+        print(f"{where}: {probs[0][0]} {probs[0][1]:.1%} ({others}){flag}")
+        for w in r["warnings"]:
+            print(f"    warning: {w}")
+    print(NOT_FOR_CLINICAL_USE)
+
+
+def _csv_text(rows: list[dict[str, Any]], classes: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["path", "slice", "predicted_class", *[f"p_{c}" for c in classes], "ood",
+                "ood_score", "warnings", "error", "cam"])
+    for r in rows:
+        probs = r["probabilities"] or {}
+        w.writerow([r["path"], "" if r["slice"] is None else r["slice"],
+                    r["predicted_class"] or "", *[probs.get(c, "") for c in classes],
+                    "" if r["ood"] is None else r["ood"],
+                    "" if r["ood_score"] is None else f"{r['ood_score']:.4f}",
+                    "; ".join(r["warnings"]), r["error"] or "", r["cam"] or ""])
+    return buf.getvalue()

@@ -1,0 +1,1 @@
+"""Finding, splitting, checking and loading a data set of class folders."""

@@ -1,0 +1,556 @@
+"""The training loop: ``fit()`` is a generator of events (see :mod:`trainer.events`).
+
+Determinism is by construction rather than by luck: the data order of epoch ``e`` and the
+augmentation and dropout of batch ``b`` are drawn from generators seeded by
+``(seed, e, b)``. Nothing depends on how many batches ran before in this process, so a run
+stopped after any batch and resumed from its saved state ends exactly where an uninterrupted
+run ends (bit for bit on the CPU; on a GPU up to non-deterministic kernels).
+
+Under ``torchrun`` every rank takes its share of each global batch (``batch[rank::world]``),
+so the effective batch and learning rate are those of a single-process run; rank 0 alone
+evaluates, writes files and reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainer import distributed as dist
+from trainer.atomic import atomic_path, write_json, write_text
+from trainer.augment import augment_batch
+from trainer.config import TrainConfig
+from trainer.device import describe_device, resolve_device
+from trainer.events import (
+    BatchEnded,
+    CancelToken,
+    EpochEnded,
+    EpochStarted,
+    Event,
+    FitFailed,
+    FitFinished,
+    LogMessage,
+    PhaseChanged,
+    RunStarted,
+)
+from trainer.model import BrainTumorClassifier, build_model, parameter_table, set_backbone_trainable
+from trainer.pretrained import apply_pretrained
+from trainer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
+from trainer.regularization import regularization_loss
+
+STATE_FILE = "state.pt"
+BEST_WEIGHTS = "best_weights.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def batch_seed(seed: int, epoch: int, batch: int) -> int:
+    return (seed * 1_000_003 + epoch * 10_007 + batch) % (2**62)
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, world: int = 1) -> list[list[int]]:
+    """Global batches of epoch ``epoch``. A last batch too small to split over the ranks with
+    at least two images each is dropped: BatchNorm cannot train on a single image."""
+    g = torch.Generator().manual_seed(seed * 7_919 + epoch)
+    perm = torch.randperm(n, generator=g).tolist()
+    batches = [perm[i : i + batch_size] for i in range(0, n, batch_size)]
+    if batches and len(batches[-1]) < 2 * world:
+        batches.pop()
+    return batches
+
+
+@dataclass
+class _Progress:
+    """Running sums of the current epoch (saved with the state, so resume continues them)."""
+
+    loss_sum: float = 0.0
+    reg_sum: float = 0.0
+    correct: float = 0.0
+    count: float = 0.0
+
+    def as_list(self) -> list[float]:
+        return [self.loss_sum, self.reg_sum, self.correct, self.count]
+
+
+@dataclass
+class _Best:
+    epoch: int = 0
+    val_accuracy: float = -1.0
+    val_loss: float = math.inf
+
+    def beats(self, acc: float, loss: float) -> bool:
+        if not math.isfinite(acc):
+            return True  # no validation data: the latest epoch is the best we know
+        return acc > self.val_accuracy or (acc == self.val_accuracy and loss < self.val_loss)
+
+
+@dataclass
+class _State:
+    epoch: int = 1  # the epoch in progress (1-based)
+    next_batch: int = 0
+    progress: _Progress = field(default_factory=_Progress)
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: _Best = field(default_factory=_Best)
+    elapsed_s: float = 0.0
+    stale_epochs: int = 0
+
+
+def fit(
+    cfg: TrainConfig | None,
+    run_dir: str | Path,
+    cancel: CancelToken | None = None,
+    resume: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> Iterator[Event]:
+    """Train, evaluate and write a run folder, yielding events. Never raises for a failed run:
+    it yields :class:`FitFailed` (and writes ``error.txt``) so every face can show it."""
+    run_dir = Path(run_dir)
+    try:
+        run = TrainingRun(cfg, run_dir, cancel or CancelToken(), resume, overrides or {})
+        yield from run.events()
+    except Exception as exc:
+        tb = traceback.format_exc()
+        if dist.is_main():
+            with contextlib.suppress(OSError):
+                write_text(run_dir / "error.txt", tb)
+        yield FitFailed(str(run_dir), f"{type(exc).__name__}: {exc}", tb)
+    finally:
+        dist.cleanup()
+
+
+class TrainingRun:
+    def __init__(
+        self,
+        cfg: TrainConfig | None,
+        run_dir: Path,
+        cancel: CancelToken,
+        resume: bool,
+        overrides: dict[str, Any],
+    ) -> None:
+        self.run_dir = run_dir
+        self.cancel = cancel
+        self.resume = resume
+        if resume:
+            saved = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+            cfg = TrainConfig.from_dict(saved)
+            # only the machinery may change on resume, never the recipe
+            for key in ("device", "workers", "max_minutes", "amp", "channels_last"):
+                if overrides.get(key) is not None:
+                    setattr(cfg, key, overrides[key])
+        if cfg is None:
+            raise ValueError("a TrainConfig is needed unless resuming")
+        self.cfg = cfg
+        self.main = dist.is_main()
+        self.world = dist.world_size()
+        self.rank = dist.rank()
+        self.state = _State()
+        self.started = time.monotonic()
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self) -> Iterator[Event]:
+        cfg = self.cfg
+        self.device = dist.init(resolve_device(cfg.device))
+        self.cuda = self.device.type == "cuda"
+        torch.manual_seed(cfg.seed)
+        yield PhaseChanged("preparing", f"device: {describe_device(self.device)}")
+        from trainer.run_data import load_run_data
+
+        self.data = yield from load_run_data(cfg, self.device, self.main)
+        self.classes = self.data.classes
+        self.model = build_model(cfg.backbone, len(self.classes), cfg.head)
+        if not self.resume:
+            msg = apply_pretrained(self.model.backbone, cfg.backbone, cfg.pretrained)
+            if self.main:
+                yield LogMessage(f"backbone weights: {msg}")
+        if cfg.freeze_backbone:
+            set_backbone_trainable(self.model, False)
+        self.model.to(self.device)
+        if self.cuda and cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.train_model: torch.nn.Module = self.model
+        if dist.active():
+            self.train_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.cuda else None
+            )
+        self.optimizer = _make_optimizer(self.model, cfg)
+        self.scheduler = _make_scheduler(self.optimizer, cfg)
+        self.amp_dtype = _amp_dtype(self.device, cfg.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        if self.resume:
+            self._load_state()
+        elif self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(self.run_dir / CONFIG_FILE, cfg.to_dict())
+
+    # ------------------------------------------------------------------ events
+    def events(self) -> Iterator[Event]:
+        yield from self._setup()
+        cfg = self.cfg
+        if self.main:
+            yield RunStarted(
+                str(self.run_dir),
+                tuple(self.classes),
+                self.data.counts,
+                parameter_table(self.model, cfg.img_size),
+                cfg.to_dict(),
+                self.state.epoch if self.resume else None,
+            )
+            if not self.resume:
+                self._save_augmented_batch()
+        yield PhaseChanged("training", f"{cfg.epochs} epochs")
+        stopped_early = False
+        while self.state.epoch <= cfg.epochs:
+            outcome = yield from self._run_epoch()
+            if outcome == "cancelled":
+                if self.main:
+                    self._save_state()
+                    yield LogMessage(
+                        f"stopped during epoch {self.state.epoch}; resume with "
+                        f"`brainmri train --resume {self.run_dir}`",
+                        "warning",
+                    )
+                yield FitFinished(str(self.run_dir), True, False, list(self.state.history))
+                return
+            if outcome == "timebox":
+                stopped_early = True
+                if self.main:
+                    self._save_state()
+                    yield LogMessage(
+                        f"time box of {cfg.max_minutes} min reached; evaluating the best epoch",
+                        "warning",
+                    )
+                break
+            if outcome == "early-stop":
+                stopped_early = True
+                break
+        yield from self._finish(stopped_early)
+
+    # ------------------------------------------------------------------ one epoch
+    def _run_epoch(self) -> Iterator[Event]:
+        cfg, st = self.cfg, self.state
+        epoch = st.epoch
+        batches = epoch_batches(len(self.data.train), cfg.batch_size, cfg.seed, epoch, self.world)
+        local = [b[self.rank :: self.world] for b in batches]
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.main:
+            yield EpochStarted(epoch, cfg.epochs, len(batches), lr)
+        self.train_model.train()
+        if cfg.freeze_backbone:
+            self.model.backbone.eval()  # frozen BatchNorm statistics too
+        t0 = time.monotonic()
+        done_here = 0
+        source = self.data.train.batches(local[st.next_batch :])
+        for b, (x, y) in enumerate(source, start=st.next_batch):
+            self._train_step(x, y, epoch, b)
+            st.next_batch = b + 1
+            done_here += len(y) * self.world
+            if self.main:
+                dt = time.monotonic() - t0
+                ips = done_here / dt if dt > 0 else 0.0
+                yield BatchEnded(
+                    epoch, b + 1, len(batches),
+                    st.progress.loss_sum / max(st.progress.count, 1),
+                    st.progress.correct / max(st.progress.count, 1),
+                    ips, self._eta(len(batches), b + 1, ips), lr,
+                )
+            stop = dist.broadcast_flag(self._should_stop(), self.device)
+            if stop and st.next_batch < len(batches):
+                return "timebox" if self._time_is_up() else "cancelled"
+        st.elapsed_s += time.monotonic() - t0
+        metrics = yield from self._end_epoch(epoch, lr, time.monotonic() - t0)
+        if self.main:
+            yield EpochEnded(epoch, cfg.epochs, metrics, metrics["is_best"] == 1.0)
+        st.epoch, st.next_batch, st.progress = epoch + 1, 0, _Progress()
+        if self.main:
+            self._save_state()
+        patience = cfg.early_stopping_patience
+        stop_early = bool(patience) and st.stale_epochs >= patience
+        if dist.broadcast_flag(stop_early, self.device):
+            return "early-stop"
+        if dist.broadcast_flag(self._should_stop(), self.device) and st.epoch <= cfg.epochs:
+            return "timebox" if self._time_is_up() else "cancelled"
+        return "ok"
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor, epoch: int, b: int) -> None:
+        cfg, st = self.cfg, self.state
+        seed = batch_seed(cfg.seed, epoch, b) + self.rank
+        gen = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed + 1)  # dropout
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        x01 = x.unsqueeze(1).float().div_(255.0)
+        x01, _ = augment_batch(x01, cfg.augment, gen)
+        inputs = normalize_batch(x01, self.data.mean, self.data.std)
+        if self.cuda and cfg.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            logits, emb = self.train_model(inputs, return_embedding=True)
+        ce = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+        reg = regularization_loss(self.model.head, emb.float(), cfg.regularization)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(ce + reg).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        n = float(len(y))
+        st.progress.loss_sum += float(ce.detach()) * n
+        st.progress.reg_sum += float(reg.detach()) * n
+        st.progress.correct += float((logits.detach().argmax(1) == y).sum())
+        st.progress.count += n
+
+    def _end_epoch(self, epoch: int, lr: float, seconds: float) -> Iterator[Event]:
+        st = self.state
+        loss_sum, reg_sum, correct, count = dist.all_sum(st.progress.as_list(), self.device)
+        metrics: dict[str, float] = {
+            "epoch": float(epoch),
+            "loss": loss_sum / max(count, 1),
+            "reg_loss": reg_sum / max(count, 1),
+            "accuracy": correct / max(count, 1),
+            "lr": lr,
+            "time_s": seconds,
+            "images_per_s": count / seconds if seconds > 0 else 0.0,
+        }
+        if self.main:
+            yield PhaseChanged("evaluating", f"validation after epoch {epoch}")
+            val = self.evaluate_split("val")
+            metrics["val_loss"], metrics["val_accuracy"] = val["loss"], val["accuracy"]
+            is_best = st.best.beats(val["accuracy"], val["loss"])
+            if is_best:
+                st.best = _Best(epoch, val["accuracy"], val["loss"])
+                st.stale_epochs = 0
+                self._save_best_weights()
+            else:
+                st.stale_epochs += 1
+            metrics["is_best"] = 1.0 if is_best else 0.0
+            st.history.append(metrics)
+            self._write_history()
+            yield PhaseChanged("training")
+        shared = dist.all_sum(
+            [metrics.get("val_loss", 0.0), float(st.stale_epochs)] if self.main else [0.0, 0.0],
+            self.device,
+        )
+        st.stale_epochs = int(shared[1])
+        self._step_scheduler(shared[0])
+        return metrics
+
+    # ------------------------------------------------------------------ helpers
+    def _should_stop(self) -> bool:
+        return self.cancel.cancelled or self._time_is_up()
+
+    def _time_is_up(self) -> bool:
+        limit = self.cfg.max_minutes
+        return limit is not None and time.monotonic() - self.started > limit * 60
+
+    def _eta(self, batches: int, done: int, ips: float) -> float:
+        if ips <= 0:
+            return float("nan")
+        per_batch = self.cfg.batch_size / ips
+        left_epochs = self.cfg.epochs - self.state.epoch
+        return per_batch * ((batches - done) + left_epochs * batches)
+
+    def _step_scheduler(self, val_loss: float) -> None:
+        if self.scheduler is None:
+            return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(val_loss)
+        else:
+            self.scheduler.step()
+
+    def infer(self, part: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logits, embeddings, labels) of a split, in order, with the unwrapped model."""
+        from trainer.data.sources import sequential_batches
+
+        source = getattr(self.data, part)
+        n = len(source) if limit is None else min(limit, len(source))
+        return predict_source(
+            self.model, source, sequential_batches(n, max(self.cfg.batch_size, 32)),
+            self.device, self.data.mean, self.data.std, self.amp_dtype,
+            self.cuda and self.cfg.channels_last,
+        )
+
+    def evaluate_split(self, part: str) -> dict[str, Any]:
+        from trainer.metrics import evaluate_logits
+
+        logits, _, labels = self.infer(part)
+        return evaluate_logits(logits, labels, self.classes)
+
+    # ------------------------------------------------------------------ files
+    def _save_state(self) -> None:
+        st = self.state
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
+            "scaler": self.scaler.state_dict(),
+            "epoch": st.epoch,
+            "next_batch": st.next_batch,
+            "progress": st.progress.as_list(),
+            "history": st.history,
+            "best": [st.best.epoch, st.best.val_accuracy, st.best.val_loss],
+            "elapsed_s": st.elapsed_s,
+            "stale_epochs": st.stale_epochs,
+        }
+        with atomic_path(self.run_dir / STATE_FILE) as tmp:
+            torch.save(state, tmp)
+
+    def _load_state(self) -> None:
+        path = self.run_dir / STATE_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no resumable state in this run folder")
+        s = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(s["model"])
+        self.optimizer.load_state_dict(s["optimizer"])
+        if self.scheduler and s["scheduler"]:
+            self.scheduler.load_state_dict(s["scheduler"])
+        if s.get("scaler"):
+            self.scaler.load_state_dict(s["scaler"])
+        self.state = _State(
+            epoch=int(s["epoch"]),
+            next_batch=int(s["next_batch"]),
+            progress=_Progress(*map(float, s["progress"])),
+            history=[dict(h) for h in s["history"]],
+            best=_Best(int(s["best"][0]), float(s["best"][1]), float(s["best"][2])),
+            elapsed_s=float(s["elapsed_s"]),
+            stale_epochs=int(s.get("stale_epochs", 0)),
+        )
+
+    def _save_best_weights(self) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        with atomic_path(self.run_dir / BEST_WEIGHTS) as tmp:
+            save_file(tensors, str(tmp))
+
+    def _load_best_weights(self) -> None:
+        from safetensors.torch import load_file
+
+        path = self.run_dir / BEST_WEIGHTS
+        if path.is_file():
+            self.model.load_state_dict(load_file(str(path), device=str(self.device)))
+
+    def _write_history(self) -> None:
+        from trainer.plots import save_curves
+
+        hist = self.state.history
+        write_json(self.run_dir / "history.json", hist)
+        keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "reg_loss", "lr",
+                "time_s", "images_per_s", "is_best"]
+        rows = [",".join(keys)] + [
+            ",".join("" if h.get(k) is None else f"{h[k]:.6g}" for k in keys) for h in hist
+        ]
+        write_text(self.run_dir / "history.csv", "\n".join(rows) + "\n")
+        save_curves(hist, self.run_dir / "curves.png")
+
+    def _save_augmented_batch(self) -> None:
+        from trainer.plots import save_augmented_batch
+
+        cfg = self.cfg
+        batches = epoch_batches(len(self.data.train), 16, cfg.seed, 1)
+        first = batches[0] if batches else list(range(min(16, len(self.data.train))))
+        x, y = next(iter(self.data.train.batches([first])))
+        x01 = x.unsqueeze(1).float().div(255.0)
+        gen = torch.Generator().manual_seed(batch_seed(cfg.seed, 1, 0))
+        aug, _ = augment_batch(x01, cfg.augment, gen)
+        save_augmented_batch(
+            aug[:, 0].cpu().numpy(), y.tolist(), self.classes, self.run_dir / "augmented_batch.png"
+        )
+
+    # ------------------------------------------------------------------ the end
+    def _finish(self, stopped_early: bool) -> Iterator[Event]:
+        if not self.main:
+            dist.barrier()
+            yield FitFinished(str(self.run_dir), False, stopped_early, [])
+            return
+        from trainer.finalize import finalize_run
+
+        yield PhaseChanged("evaluating", "best epoch on validation and test")
+        self._load_best_weights()
+        result = yield from finalize_run(self)
+        dist.barrier()
+        yield PhaseChanged("done")
+        yield FitFinished(
+            str(self.run_dir), False, stopped_early, list(self.state.history),
+            result["test"], str(result["model_path"]),
+        )
+
+
+def predict_source(
+    model: BrainTumorClassifier,
+    source: Any,
+    batches: list[list[int]],
+    device: torch.device,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    model.eval()
+    logits_all, emb_all, labels_all = [], [], []
+    with torch.inference_mode():
+        for x, y in source.batches(batches):
+            inputs = normalize_batch(x.to(device), mean, std)
+            if channels_last:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                logits, emb = model(inputs, return_embedding=True)
+            logits_all.append(logits.float().cpu().numpy())
+            emb_all.append(emb.float().cpu().numpy())
+            labels_all.append(y.numpy())
+    if not logits_all:
+        n_classes = model.head.out.out_features
+        return np.zeros((0, n_classes), np.float32), np.zeros((0, model.head.fc.out_features)), \
+            np.zeros(0, np.int64)
+    return np.concatenate(logits_all), np.concatenate(emb_all), np.concatenate(labels_all)
+
+
+def _make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    name = cfg.optimizer.lower()
+    if name == "adamax":
+        return torch.optim.Adamax(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay
+        )
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; use adamax, adam, adamw or sgd")
+
+
+def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
+    if cfg.schedule == "none":
+        return None
+    if cfg.schedule == "plateau":
+        # the Keras notebooks halve the learning rate when validation stops improving
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=1)
+    if cfg.schedule == "cosine":
+        warm, total = cfg.warmup_epochs, max(cfg.epochs, 1)
+
+        def factor(done_epochs: int) -> float:
+            if done_epochs < warm:
+                return (done_epochs + 1) / (warm + 1)
+            t = (done_epochs - warm) / max(total - warm, 1)
+            return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    raise ValueError(f"unknown schedule {cfg.schedule!r}; use none, cosine or plateau")
+
+
+def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "TrainingRun", "epoch_batches", "fit", "predict_source"]

@@ -1,0 +1,145 @@
+"""After the last epoch: calibrate, fit the out-of-distribution check, test, write the run.
+
+Order matters and is the honest one: the temperature and the OOD threshold are fitted on
+validation data only; the test split is touched once, at the very end, with everything fixed.
+The test accuracy is also reported on the de-duplicated test list (test images with no
+near-twin in training or validation), because in the public data set over half of the test
+images have one and a high test accuracy alone proves little.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from trainer import NOT_FOR_CLINICAL_USE
+from trainer.atomic import write_json, write_text
+from trainer.calibration import fit_temperature
+from trainer.events import Event, LogMessage, PhaseChanged
+from trainer.metrics import classification_report_text, evaluate_logits
+from trainer.modelfile import base_metadata, save_model_file
+from trainer.ood import fit_ood
+
+if TYPE_CHECKING:
+    from trainer.engine import TrainingRun
+
+OOD_TRAIN_LIMIT = 4000  # embeddings enough for a 256-d Gaussian; bounds CPU time
+DEDUP_DISTANCE = 4
+
+
+def _phashes(run: TrainingRun, samples: tuple[Any, ...]) -> list[int | None]:
+    from trainer.data.duplicates import phash_many
+
+    known = run.data.phash_of
+    if known and all(s.rel in known for s in samples):
+        return [known[s.rel] for s in samples]
+    return phash_many([s.path for s in samples])
+
+
+def dedup_indices(run: TrainingRun) -> list[int]:
+    """Indices into the test split of images with no pHash ≤ 4 match in train or val."""
+    from trainer.data.duplicates import dedup_subset
+
+    split = run.data.split
+    test_h = _phashes(run, split.test)
+    ref_h = [h for h in _phashes(run, split.train + split.val) if h is not None]
+    usable = [i for i, h in enumerate(test_h) if h is not None]
+    keep = dedup_subset([test_h[i] for i in usable], ref_h, DEDUP_DISTANCE)
+    return [usable[i] for i in keep]
+
+
+def finalize_run(run: TrainingRun) -> Iterator[Event]:
+    cfg, classes, out = run.cfg, list(run.classes), run.run_dir
+    yield PhaseChanged("calibrating", "temperature scaling and OOD threshold on validation")
+    val_logits, val_emb, val_y = run.infer("val")
+    temperature = fit_temperature(val_logits, val_y)
+    val = evaluate_logits(val_logits, val_y, classes, temperature)
+    train_logits, train_emb, train_y = run.infer("train", limit=None)
+    if len(train_y) > OOD_TRAIN_LIMIT:
+        pick = np.random.default_rng(0).choice(len(train_y), OOD_TRAIN_LIMIT, replace=False)
+        train_emb, train_y = train_emb[pick], train_y[pick]
+    ood = fit_ood(train_emb, train_y, len(classes), val_emb)
+
+    yield PhaseChanged("evaluating", "test split")
+    test_logits, test_emb, test_y = run.infer("test")
+    test = evaluate_logits(test_logits, test_y, classes, temperature)
+    test["ood_flagged"] = int(ood.is_ood(test_emb).sum()) if len(test_y) else 0
+    dedup: dict[str, Any] | None = None
+    if len(test_y):
+        try:
+            keep = dedup_indices(run)
+            dedup = evaluate_logits(test_logits[keep], test_y[keep], classes, temperature)
+            dedup["paths"] = [run.data.split.test[i].rel for i in keep]
+        except Exception as exc:  # a report extra: never lose a finished run over it
+            yield LogMessage(f"could not compute the de-duplicated test list: {exc}", "warning")
+
+    meta = base_metadata(cfg.backbone, classes, cfg.img_size, cfg.head, run.data.mean, run.data.std)
+    meta.update(
+        temperature=temperature,
+        name=out.name,
+        not_for_clinical_use=NOT_FOR_CLINICAL_USE,
+        metrics=_summary(val, test, dedup, run.state.best.epoch),
+        data={
+            "fingerprint": run.data.fingerprint,
+            "source_name": run.data.index.root.name,
+            "split": run.data.split.method,
+            "split_details": run.data.split.details,
+            "counts": run.data.counts,
+            "skipped_files": len(run.data.skipped),
+        },
+        training={
+            k: v for k, v in cfg.to_dict().items() if k not in ("data", "cache", "split_files")
+        },
+        history=run.state.history,
+    )
+    yield PhaseChanged("saving", "model file and reports")
+    model_path = save_model_file(out / "model.safetensors", run.model, meta, ood)
+    _write_reports(run, val, test, dedup)
+    return {"test": test, "val": val, "test_dedup": dedup, "model_path": model_path}
+
+
+def _summary(
+    val: dict[str, Any], test: dict[str, Any], dedup: dict[str, Any] | None, best_epoch: int
+) -> dict[str, Any]:
+    def brief(m: dict[str, Any] | None) -> dict[str, Any] | None:
+        if m is None:
+            return None
+        keys = ("n", "accuracy", "accuracy_ci95", "loss", "ece", "loss_calibrated",
+                "ece_calibrated", "macro_avg")
+        return {k: m[k] for k in keys if k in m}
+
+    return {"best_epoch": best_epoch, "val": brief(val), "test": brief(test),
+            "test_dedup": brief(dedup)}
+
+
+def _write_reports(
+    run: TrainingRun, val: dict[str, Any], test: dict[str, Any], dedup: dict[str, Any] | None
+) -> None:
+    from trainer.plots import save_confusion_matrix
+
+    out, classes = run.run_dir, list(run.classes)
+    write_json(out / "eval_val.json", val)
+    write_json(out / "eval_test.json", {**test, "dedup": dedup})
+    report = classification_report_text(test)
+    text = [
+        f"Test split: {test['n']} images. {NOT_FOR_CLINICAL_USE}",
+        "",
+        report,
+        f"accuracy {test['accuracy']:.4f} "
+        f"(95 % CI {test['accuracy_ci95'][0]:.4f}–{test['accuracy_ci95'][1]:.4f}), "
+        f"loss {test['loss']:.4f}",
+    ]
+    if dedup is not None:
+        text += [
+            "",
+            f"De-duplicated test list ({dedup['n']} images without a pHash ≤ {DEDUP_DISTANCE} "
+            "near-twin in training or validation):",
+            "",
+            classification_report_text(dedup),
+        ]
+    write_text(out / "classification_report.txt", "\n".join(text) + "\n")
+    save_confusion_matrix(test["confusion_matrix"], classes, out / "confusion_matrix.png")
+    if run.state.history:
+        run._write_history()

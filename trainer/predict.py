@@ -1,0 +1,188 @@
+"""The inference engine the CLI and the viewer share.
+
+A :class:`Predictor` applies exactly the training preprocessing recorded in the model file
+(grey, pad to square, resize, quantise, normalise with the stored mean/std), divides the
+logits by the calibrated temperature, and scores every input for "is this a brain MRI at
+all?" before anyone reads its class probabilities.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer.assets import default_model_path
+from trainer.device import resolve_device
+from trainer.errors import ModelFileError
+from trainer.metrics import softmax
+from trainer.modelfile import LoadedModel, load_model_file
+from trainer.preprocess import normalize_batch, to_model_square
+
+LOW_CONFIDENCE = 0.6
+SMALL_IMAGE = 128
+
+
+@dataclass
+class Prediction:
+    """One slice's result. ``to_json()`` is the stable, documented CLI format."""
+
+    path: str
+    slice: int | None
+    predicted_class: str
+    probabilities: dict[str, float]
+    ood: bool
+    ood_score: float | None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "slice": self.slice,
+            "predicted_class": self.predicted_class,
+            "probabilities": self.probabilities,
+            "ood": self.ood,
+            "ood_score": self.ood_score,
+            "warnings": self.warnings,
+            "error": None,
+        }
+
+
+def resolve_model_path(model: str | Path | None) -> Path:
+    """The model to use: the given file, or the bundled default with a clear message if absent."""
+    if model:
+        return Path(model)
+    path = default_model_path()
+    if not path.is_file():
+        raise ModelFileError(
+            f"no model given and no default model installed at {path}; pass --model "
+            "RUN/model.safetensors (train one with `brainmri train`)"
+        )
+    return path
+
+
+class Predictor:
+    """Thread-safe for one caller at a time per instance (a lock guards the model)."""
+
+    def __init__(
+        self, model: str | Path | None = None, device: str = "auto", tta: bool = False,
+        batch_size: int = 16,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.loaded: LoadedModel = load_model_file(resolve_model_path(model), self.device)
+        self.tta = tta
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    # -- facts about the model -------------------------------------------------------
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.loaded.model
+
+    @property
+    def classes(self) -> list[str]:
+        return self.loaded.classes
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.loaded.meta
+
+    @property
+    def input_size(self) -> int:
+        return self.loaded.input_size
+
+    def describe(self) -> str:
+        m = self.meta
+        acc = (m.get("metrics") or {}).get("test") or {}
+        shown = f", test accuracy {acc['accuracy']:.1%}" if acc.get("accuracy") is not None else ""
+        return f"{m.get('name', self.loaded.path.stem)} ({m['backbone']}{shown})"
+
+    # -- preprocessing ----------------------------------------------------------------
+    def to_input(self, grey01: np.ndarray) -> torch.Tensor:
+        """(1, 3, S, S) normalised tensor on the device, exactly as in training."""
+        square = torch.from_numpy(to_model_square(grey01, self.input_size))
+        return normalize_batch(square[None].to(self.device), self.meta["mean"], self.meta["std"])
+
+    # -- prediction -------------------------------------------------------------------
+    def predict_arrays(
+        self, greys: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Calibrated probabilities (N, C) and OOD scores (N,) for grey images in [0, 1]."""
+        probs, scores = [], []
+        for start in range(0, len(greys), self.batch_size):
+            chunk = greys[start : start + self.batch_size]
+            x = torch.cat([self.to_input(g) for g in chunk])
+            p, s = self._forward(x)
+            probs.append(p)
+            if s is not None:
+                scores.append(s)
+        c = len(self.classes)
+        p_all = np.concatenate(probs) if probs else np.zeros((0, c))
+        return p_all, (np.concatenate(scores) if scores else None)
+
+    def _forward(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        t = self.loaded.temperature
+        with self._lock, torch.inference_mode():
+            self.model.eval()
+            logits, emb = self.model(x, return_embedding=True)
+            probs = softmax(logits.float().cpu().numpy(), t)
+            if self.tta:
+                flipped = self.model(torch.flip(x, dims=[3])).float().cpu().numpy()
+                probs = (probs + softmax(flipped, t)) / 2
+        ood = self.loaded.ood
+        scores = ood.score(emb.float().cpu().numpy()) if ood is not None else None
+        return probs, scores
+
+    def predict_slices(self, slices: Sequence[Any], window: Any = None) -> list[Prediction]:
+        """Predict ScanSlices (from :mod:`trainer.io`), in batches."""
+        greys = [s.render(window) for s in slices]
+        probs, scores = self.predict_arrays(greys)
+        out = []
+        for i, s in enumerate(slices):
+            out.append(self._prediction(str(s.source), s.index, greys[i], probs[i],
+                                        None if scores is None else float(scores[i]), s.meta))
+        return out
+
+    def _prediction(
+        self, path: str, index: int | None, grey: np.ndarray, p: np.ndarray,
+        score: float | None, meta: dict[str, str],
+    ) -> Prediction:
+        ood = self.loaded.ood
+        is_ood = bool(ood is not None and score is not None and score > ood.threshold)
+        warnings = []
+        if is_ood:
+            warnings.append(
+                "this image does not look like the brain MRI slices the model was trained on; "
+                "the class probabilities are meaningless for it"
+            )
+        h, w = grey.shape
+        if min(h, w) < SMALL_IMAGE:
+            warnings.append(f"small image ({w}×{h}); the model expects about "
+                            f"{self.input_size}×{self.input_size}")
+        modality = meta.get("Modality")
+        if modality and modality not in ("MR", "OT"):
+            warnings.append(f"DICOM modality is {modality}; the model was trained on MR only")
+        if float(p.max()) < LOW_CONFIDENCE:
+            warnings.append(f"low confidence (top probability {p.max():.0%})")
+        return Prediction(
+            path, index, self.classes[int(p.argmax())],
+            {c: round(float(v), 6) for c, v in zip(self.classes, p, strict=True)},
+            is_ood, score, warnings,
+        )
+
+    # -- explanation ------------------------------------------------------------------
+    def explain(
+        self, grey01: np.ndarray, method: str = "gradcam", target_class: int | None = None
+    ) -> np.ndarray:
+        """Grad-CAM-family map in [0, 1] at the ORIGINAL image's resolution."""
+        from trainer.cam import CamEngine, cam_to_original
+
+        x = self.to_input(grey01)
+        with self._lock, CamEngine(self.model, method) as engine:
+            cam = engine(x, None if target_class is None else [target_class])[0]
+        return cam_to_original(cam, *grey01.shape)

@@ -1,0 +1,84 @@
+"""The one preprocessing path shared by training, evaluation, inference and Grad-CAM.
+
+Why it looks like this:
+
+* Every image becomes ONE grey channel first. In the public data set, PIL mode and colour
+  tints correlate with the label (almost all ``notumor`` images are RGB, most glioma are L);
+  a model fed colour could learn that instead of anatomy.
+* The grey image is padded to a square with black (the MRI background) before resizing, so the
+  aspect ratio, which also correlates with the source collection, is not squashed into the
+  anatomy and every image keeps its proportions.
+* The square is resized to ``input_size`` and quantised to uint8. Training caches, the JPEG path
+  and inference all produce this same uint8 square, so a model sees identical numbers whichever
+  path fed it.
+* Normalisation (grey replicated to 3 channels, then mean/std) happens on the device, batched,
+  with the values stored in the model file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PREPROCESS_VERSION = "grey-padsquare-bilinear-v1"
+
+
+@dataclass(frozen=True)
+class PadGeometry:
+    """Where the original image sits inside its padded square (in original pixels)."""
+
+    height: int
+    width: int
+    side: int
+    top: int
+    left: int
+
+
+def pad_geometry(height: int, width: int) -> PadGeometry:
+    side = max(height, width)
+    return PadGeometry(height, width, side, (side - height) // 2, (side - width) // 2)
+
+
+def to_model_square(grey01: np.ndarray, size: int) -> np.ndarray:
+    """Grey image in [0, 1] (H, W) -> uint8 (size, size): pad to square, resize (antialiased)."""
+    if grey01.ndim != 2:
+        raise ValueError(f"expected a 2-D grey image, got shape {grey01.shape}")
+    g = pad_geometry(*grey01.shape)
+    u8 = np.clip(np.rint(np.nan_to_num(grey01, nan=0.0) * 255.0), 0, 255).astype(np.uint8)
+    square = np.zeros((g.side, g.side), dtype=np.uint8)
+    square[g.top : g.top + g.height, g.left : g.left + g.width] = u8
+    if g.side == size:
+        return square
+    # PIL's bilinear resize is antialiased when shrinking (a box-filter support), unlike cv2's.
+    return np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BILINEAR))
+
+
+def square_to_original(square_map: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Undo :func:`to_model_square` for a float map (e.g. a Grad-CAM): back to (height, width)."""
+    g = pad_geometry(height, width)
+    img = Image.fromarray(square_map.astype(np.float32), mode="F")
+    full = np.asarray(img.resize((g.side, g.side), Image.Resampling.BILINEAR))
+    return np.ascontiguousarray(full[g.top : g.top + height, g.left : g.left + width])
+
+
+def normalize_batch(
+    squares: torch.Tensor,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    channels: int = 3,
+) -> torch.Tensor:
+    """uint8 squares (or floats already in [0, 1]), shaped (N, S, S) or (N, 1, S, S), on any
+    device -> float (N, channels, S, S), normalised."""
+    x = squares if squares.ndim == 4 else squares.unsqueeze(1)
+    x = x.float().div(255.0) if squares.dtype == torch.uint8 else x.float()
+    if channels != 1:
+        x = x.expand(-1, channels, -1, -1)
+    m = torch.tensor(mean[:channels], device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std[:channels], device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - m) / s

