@@ -29,3 +29,34 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("the shared data set (../shared/data/brain-tumor-mri) is not here")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained but complete model file (timm's tiny ``test_efficientnet``, 64 px, the
+    mini data set's classes, an OOD model fitted on real embeddings of the mini images):
+    everything that reads model files can be tested in seconds without training."""
+    import numpy as np
+
+    from trainer.data.discovery import discover
+    from trainer.io import read_grey
+    from trainer.model import build_model
+    from trainer.modelfile import base_metadata, save_model_file
+    from trainer.ood import fit_ood
+    from trainer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_batch, to_model_square
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    index = discover(MINI)
+    model = build_model("test_efficientnet", len(index.classes)).eval()
+    squares = torch.stack(
+        [torch.from_numpy(to_model_square(read_grey(s.path), 64)) for s in index.samples]
+    )
+    with torch.no_grad():
+        _, emb = model(normalize_batch(squares, IMAGENET_MEAN, IMAGENET_STD), return_embedding=True)
+    labels = np.array([s.label for s in index.samples])
+    ood = fit_ood(emb.numpy(), labels, len(index.classes))
+    meta = base_metadata("test_efficientnet", list(index.classes), 64, model.head_cfg,
+                         IMAGENET_MEAN, IMAGENET_STD)
+    meta.update(name="tiny-test-model", metrics={"test": {"accuracy": 0.5, "n": 16, "loss": 1.0}})
+    return save_model_file(tmp_path_factory.mktemp("model") / "tiny.safetensors", model, meta, ood)

@@ -78,6 +78,7 @@ class Predictor:
         self.tta = tta
         self.batch_size = batch_size
         self._lock = threading.Lock()
+        self._cam_engines: dict[str, Any] = {}  # engines hold no hooks between calls: reuse
 
     # -- facts about the model -------------------------------------------------------
     @property
@@ -183,6 +184,8 @@ class Predictor:
         from trainer.cam import CamEngine, cam_to_original
 
         x = self.to_input(grey01)
-        with self._lock, CamEngine(self.model, method) as engine:
-            cam = engine(x, None if target_class is None else [target_class])[0]
+        with self._lock:
+            if method not in self._cam_engines:
+                self._cam_engines[method] = CamEngine(self.model, method)
+            cam = self._cam_engines[method](x, None if target_class is None else [target_class])[0]
         return cam_to_original(cam, *grey01.shape)

@@ -56,7 +56,7 @@ def to_model_square(grey01: np.ndarray, size: int) -> np.ndarray:
     if g.side == size:
         return square
     # PIL's bilinear resize is antialiased when shrinking (a box-filter support), unlike cv2's.
-    return np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BILINEAR))
+    return np.array(Image.fromarray(square).resize((size, size), Image.Resampling.BILINEAR))
 
 
 def square_to_original(square_map: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -1,0 +1,147 @@
+"""End to end on real images: train, every output, evaluate, resume, DDP, bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from trainer.cli.main import main as cli
+from trainer.config import preset_config
+from trainer.engine import fit
+from trainer.events import BatchEnded, CancelToken, FitFinished, LogMessage
+from trainer.modelfile import load_model_file, read_metadata
+
+RUN_OUTPUTS = (
+    "model.safetensors", "state.pt", "config.json", "history.csv", "history.json", "curves.png",
+    "augmented_batch.png", "confusion_matrix.png", "classification_report.txt", "eval_test.json",
+    "eval_val.json",
+)
+TINY_ARGS = ["--preset", "paper", "--backbone", "test_efficientnet", "--pretrained", "none",
+             "--img-size", "48", "--batch-size", "8", "--workers", "0", "--quiet"]
+
+
+def tiny_config(data: Path, epochs: int = 2):
+    return preset_config("paper", data=str(data), backbone="test_efficientnet", pretrained="none",
+                         img_size=48, batch_size=8, workers=0, epochs=epochs)
+
+
+def test_cli_train_writes_every_output_and_evaluates(mini_data: Path, tmp_path: Path, capsys):
+    run = tmp_path / "run"
+    assert cli(["train", "--data", str(mini_data), "--epochs", "2", "--out", str(run), *TINY_ARGS]) == 0
+    out = capsys.readouterr().out
+    assert "epoch   1/2" in out and "epoch   2/2" in out and "val_acc" in out
+    assert "trainable parameters" in out  # the parameter table
+    for name in RUN_OUTPUTS:
+        assert (run / name).is_file(), name
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    report = json.loads((run / "eval_test.json").read_text())
+    assert report["n"] == 8 and len(report["confusion_matrix"]) == 4
+    assert {"precision", "recall", "f1", "support"} <= set(report["per_class"]["glioma"])
+    assert "macro avg" in (run / "classification_report.txt").read_text()
+
+    meta = read_metadata(run / "model.safetensors")
+    assert meta["backbone"] == "test_efficientnet" and meta["input_size"] == 48
+    assert meta["classes"] == ["glioma", "meningioma", "notumor", "pituitary"]
+    assert meta["data"]["fingerprint"].startswith("files-sha256:")
+    assert meta["metrics"]["test"]["accuracy"] == pytest.approx(report["accuracy"])
+    assert "ood" in meta and meta["temperature"] > 0
+    loaded = load_model_file(run / "model.safetensors")
+    assert loaded.ood is not None
+
+    assert cli(["evaluate", "--model", str(run / "model.safetensors"), "--data", str(mini_data),
+                "--json", "--no-dedup"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["accuracy"] == pytest.approx(report["accuracy"])
+    assert evaluated["loss"] == pytest.approx(report["loss"], rel=1e-4)
+    assert cli(["info", str(run / "model.safetensors")]) == 0
+    assert "test_efficientnet" in capsys.readouterr().out
+
+
+def _drive(events) -> list:
+    return list(events)
+
+
+def test_interrupt_and_resume_equals_uninterrupted(mini_data: Path, tmp_path: Path):
+    full = tmp_path / "full"
+    done = _drive(fit(tiny_config(mini_data), full))
+    assert isinstance(done[-1], FitFinished) and not done[-1].cancelled
+
+    part = tmp_path / "part"
+    cancel = CancelToken()
+    seen = 0
+    for ev in fit(tiny_config(mini_data), part, cancel):
+        if isinstance(ev, BatchEnded):
+            seen += 1
+            if seen == 4:  # mid-epoch 2 (3 batches per epoch)
+                cancel.cancel()
+        last = ev
+    assert isinstance(last, FitFinished) and last.cancelled
+    assert not (part / "model.safetensors").exists()
+    resumed = _drive(fit(None, part, resume=True))
+    assert isinstance(resumed[-1], FitFinished) and not resumed[-1].cancelled
+
+    a = load_file(str(full / "model.safetensors"))
+    b = load_file(str(part / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ha = json.loads((full / "history.json").read_text())
+    hb = json.loads((part / "history.json").read_text())
+    for x, y in zip(ha, hb, strict=True):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert x[key] == pytest.approx(y[key], abs=1e-9), key
+
+
+def test_broken_files_are_skipped_with_their_path(mini_data: Path, tmp_path: Path):
+    glioma = mini_data / "Training" / "glioma"
+    (glioma / "empty.jpg").write_bytes(b"")
+    good = next(glioma.glob("*.jpg")).read_bytes()
+    (glioma / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (glioma / "notes.txt").write_text("not an image")
+    events = _drive(fit(tiny_config(mini_data, epochs=1), tmp_path / "run"))
+    warnings = [e.message for e in events if isinstance(e, LogMessage) and e.level == "warning"]
+    for name in ("empty.jpg", "truncated.jpg", "notes.txt"):
+        assert any(name in w for w in warnings), name
+    assert isinstance(events[-1], FitFinished) and not events[-1].cancelled
+    counts = read_metadata(tmp_path / "run" / "model.safetensors")["data"]["counts"]
+    assert counts["train"]["glioma"] == 6
+
+
+def test_torchrun_two_cpu_processes(mini_data: Path, tmp_path: Path, capsys):
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "29531", "-m", "trainer", "train", "--data", str(mini_data),
+           "--epochs", "1", "--out", str(run), "--device", "cpu", *TINY_ARGS]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("epoch   1/1") == 1  # rank 0 alone reports
+    report = json.loads((run / "eval_test.json").read_text())
+    # the metrics rank 0 wrote are what a single process computes from the checkpoint
+    assert cli(["evaluate", "--model", str(run / "model.safetensors"), "--data", str(mini_data),
+                "--json", "--no-dedup"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert single["accuracy"] == pytest.approx(report["accuracy"])
+    assert single["loss"] == pytest.approx(report["loss"], rel=1e-4)
+    assert single["confusion_matrix"] == report["confusion_matrix"]
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_issue_done_command_on_the_shared_data(shared_data: Path, tmp_path: Path):
+    """The issue's definition of done, verbatim (B3, 96 px, 20 images per class, 1 epoch)."""
+    run = tmp_path / "run"
+    code = cli(["train", "--data", str(shared_data), "--preset", "paper", "--pretrained", "none",
+                "--epochs", "1", "--limit-per-class", "20", "--img-size", "96", "--out", str(run),
+                "--quiet"])
+    assert code == 0
+    for name in RUN_OUTPUTS:
+        assert (run / name).is_file(), name
