@@ -34,8 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int) -> None:
         bar.total = total
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # update() honours tqdm's refresh interval; refresh() does not
 
     split_files = dict(s.split("=", 1) for s in args.split_file) or None
     report = check_dataset(

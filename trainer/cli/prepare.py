@@ -27,8 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int) -> None:
         bar.total = total
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # update() honours tqdm's refresh interval; refresh() does not
 
     summary = prepare_cache(args.data, args.img_size, args.out, args.max_mib, args.workers, progress)
     bar.close()
