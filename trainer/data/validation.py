@@ -37,8 +37,8 @@ def _header(path: Path) -> tuple[int, int, str]:
     try:
         with Image.open(path) as im:
             return im.width, im.height, im.mode
-    except (UnidentifiedImageError, OSError, ValueError):
-        return 0, 0, "?"
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return 0, 0, "?"  # read_scan gives the specific reason
 
 
 def inspect_file(sample: Sample) -> FileInfo:
