@@ -48,16 +48,22 @@ def onnx_session(model: torch.nn.Module, size: int) -> Callable[[np.ndarray], np
         return None
     path = Path(tempfile.mkdtemp()) / "model.onnx"
     torch.onnx.export(
-        model, (torch.rand(1, 3, size, size),), str(path), input_names=["x"],
-        output_names=["logits"], dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}}, dynamo=False,
+        model,
+        (torch.rand(1, 3, size, size),),
+        str(path),
+        input_names=["x"],
+        output_names=["logits"],
+        dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}},
+        dynamo=False,
     )
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return lambda x: sess.run(None, {"x": x})[0]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", help="model file (default: the bundled default model)")
     ap.add_argument("--images", default=str(samples_dir()))
     ap.add_argument("--repeats", type=int, default=30)
@@ -95,7 +101,9 @@ def main() -> None:
 
     run_variant("eager", model)
     cl = model.to(memory_format=torch.channels_last)
-    run_variant("eager channels-last", cl, lambda t: t.contiguous(memory_format=torch.channels_last))
+    run_variant(
+        "eager channels-last", cl, lambda t: t.contiguous(memory_format=torch.channels_last)
+    )
     model.to(memory_format=torch.contiguous_format)
     if not args.skip_compile:
         try:
@@ -109,19 +117,29 @@ def main() -> None:
     else:
         print("onnxruntime not installed (pip install brainmri[onnx]): row skipped")
 
-    print(f"model {pred.describe()} at {size} px; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; {len(files)} images from {args.images}")
-    print(f"{'end to end (read + preprocess + model), batch 1':<52} median "
-          f"{statistics.median(e2e) * 1e3:7.1f} ms   p95 {p95(e2e) * 1e3:7.1f} ms")
-    print(f"{'end to end + Grad-CAM, batch 1':<52} median "
-          f"{statistics.median(cam) * 1e3:7.1f} ms   p95 {p95(cam) * 1e3:7.1f} ms")
+    print(
+        f"model {pred.describe()} at {size} px; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; {len(files)} images from {args.images}"
+    )
+    print(
+        f"{'end to end (read + preprocess + model), batch 1':<52} median "
+        f"{statistics.median(e2e) * 1e3:7.1f} ms   p95 {p95(e2e) * 1e3:7.1f} ms"
+    )
+    print(
+        f"{'end to end + Grad-CAM, batch 1':<52} median "
+        f"{statistics.median(cam) * 1e3:7.1f} ms   p95 {p95(cam) * 1e3:7.1f} ms"
+    )
     print()
-    print(f"{'model only':<22}{'median ms':>11}{'p95 ms':>9}{'vs eager':>10}"
-          f"{'img/s @32':>11}{'vs eager':>10}")
+    print(
+        f"{'model only':<22}{'median ms':>11}{'p95 ms':>9}{'vs eager':>10}"
+        f"{'img/s @32':>11}{'vs eager':>10}"
+    )
     base_lat, base_thr = rows[0][1], rows[0][3]
     for name, med, q95, thr in rows:
-        print(f"{name:<22}{med * 1e3:>11.1f}{q95 * 1e3:>9.1f}{base_lat / med:>9.2f}x"
-              f"{thr:>11.1f}{thr / base_thr:>9.2f}x")
+        print(
+            f"{name:<22}{med * 1e3:>11.1f}{q95 * 1e3:>9.1f}{base_lat / med:>9.2f}x"
+            f"{thr:>11.1f}{thr / base_thr:>9.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -92,15 +92,19 @@ def synthetic(rng: np.random.Generator) -> Iterator[np.ndarray]:
     yield yy.astype(np.float32)
     yield ((xx + yy) / 2).astype(np.float32)
     for cell in (8, 32):
-        yield ((((np.arange(256) // cell)[:, None] + (np.arange(256) // cell)[None]) % 2)
-               .astype(np.float32))
+        yield (
+            (((np.arange(256) // cell)[:, None] + (np.arange(256) // cell)[None]) % 2).astype(
+                np.float32
+            )
+        )
     yield np.zeros((256, 256), np.float32)
     yield np.full((256, 256), 0.5, np.float32)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", required=True)
     ap.add_argument("--model")
     ap.add_argument("--n-mri", type=int, default=200)
@@ -121,21 +125,25 @@ def main() -> None:
     }
     threshold = pred.loaded.ood.threshold
     print(f"model {pred.describe()}; threshold {threshold:.3f} (99th percentile of validation)")
-    print(f"MRI test images: {len(mri_scores)}, flagged {int((mri_scores > threshold).sum())} "
-          f"({(mri_scores > threshold).mean():.1%})")
+    print(
+        f"MRI test images: {len(mri_scores)}, flagged {int((mri_scores > threshold).sum())} "
+        f"({(mri_scores > threshold).mean():.1%})"
+    )
     print(f"{'family':<16}{'n':>4}{'AUROC':>8}{'flagged':>9}")
     all_out = []
     for name, greys in families.items():
         _, scores = pred.predict_arrays(greys)
         all_out.append(scores)
-        print(f"{name:<16}{len(scores):>4}{auroc(mri_scores, scores):>8.3f}"
-              f"{int((scores > threshold).sum()):>5}/{len(scores)}")
+        print(
+            f"{name:<16}{len(scores):>4}{auroc(mri_scores, scores):>8.3f}"
+            f"{int((scores > threshold).sum()):>5}/{len(scores)}"
+        )
     out = np.concatenate(all_out)
-    print(f"{'all':<16}{len(out):>4}{auroc(mri_scores, out):>8.3f}"
-          f"{int((out > threshold).sum()):>5}/{len(out)}")
+    print(
+        f"{'all':<16}{len(out):>4}{auroc(mri_scores, out):>8.3f}"
+        f"{int((out > threshold).sum()):>5}/{len(out)}"
+    )
 
 
 if __name__ == "__main__":
     main()
-
-

@@ -58,7 +58,9 @@ def time_training(source, batches, backbone: str, device: torch.device) -> float
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", required=True)
     ap.add_argument("--cache", help="existing cache; made in a temp folder if absent")
     ap.add_argument("--backbone", default="efficientnet_b3")
@@ -90,15 +92,23 @@ def main() -> None:
     cached = TensorSource(train, cache.squares[[row[s.rel] for s in train]])
 
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    rows = [("data only", "jpeg", "-", time_data(files, batches)),
-            ("data only", "cache", "-", time_data(cached, batches))]
+    rows = [
+        ("data only", "jpeg", "-", time_data(files, batches)),
+        ("data only", "cache", "-", time_data(cached, batches)),
+    ]
     for dev in devices:
         src = cached.to(dev) if dev.type == "cuda" else cached
-        rows.append(("train step", "jpeg", dev.type, time_training(files, batches, args.backbone, dev)))
-        rows.append(("train step", "cache", dev.type, time_training(src, batches, args.backbone, dev)))
-    print(f"{args.backbone} at {args.img_size} px, batch {args.batch_size}, {args.batches} timed "
-          f"batches, {args.workers} loader workers, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
+        rows.append(
+            ("train step", "jpeg", dev.type, time_training(files, batches, args.backbone, dev))
+        )
+        rows.append(
+            ("train step", "cache", dev.type, time_training(src, batches, args.backbone, dev))
+        )
+    print(
+        f"{args.backbone} at {args.img_size} px, batch {args.batch_size}, {args.batches} timed "
+        f"batches, {args.workers} loader workers, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads"
+    )
     print(f"{'what':<12}{'path':<8}{'device':<8}{'images/s':>10}{'vs jpeg':>10}")
     base = {}
     for what, path, dev, ips in rows:

@@ -56,7 +56,8 @@ def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _, emb = model(normalize_batch(squares, IMAGENET_MEAN, IMAGENET_STD), return_embedding=True)
     labels = np.array([s.label for s in index.samples])
     ood = fit_ood(emb.numpy(), labels, len(index.classes))
-    meta = base_metadata("test_efficientnet", list(index.classes), 64, model.head_cfg,
-                         IMAGENET_MEAN, IMAGENET_STD)
+    meta = base_metadata(
+        "test_efficientnet", list(index.classes), 64, model.head_cfg, IMAGENET_MEAN, IMAGENET_STD
+    )
     meta.update(name="tiny-test-model", metrics={"test": {"accuracy": 0.5, "n": 16, "loss": 1.0}})
     return save_model_file(tmp_path_factory.mktemp("model") / "tiny.safetensors", model, meta, ood)

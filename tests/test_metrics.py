@@ -25,9 +25,12 @@ def test_confusion_and_report_by_hand():
     logits = np.eye(3)[preds] * 5
     r = evaluate_logits(logits, labels, ["a", "b", "c"])
     assert r["accuracy"] == pytest.approx(4 / 6)
-    assert r["per_class"]["b"] == {"precision": pytest.approx(2 / 3),
-                                   "recall": pytest.approx(2 / 3), "f1": pytest.approx(2 / 3),
-                                   "support": 3}
+    assert r["per_class"]["b"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": pytest.approx(2 / 3),
+        "f1": pytest.approx(2 / 3),
+        "support": 3,
+    }
     assert r["per_class"]["c"]["precision"] == pytest.approx(0.5)
     text = classification_report_text(r)
     assert "precision" in text and "macro avg" in text and "weighted avg" in text

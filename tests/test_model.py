@@ -40,8 +40,11 @@ def test_regularization_terms_are_the_keras_ones():
     emb = torch.randn(8, 256)
     cfg = RegularizationConfig(l2_kernel=0.016, l1_activity=0.006, l1_bias=0.006)
     got = regularization_loss(m.head, emb, cfg)
-    want = (0.016 * m.head.fc.weight.pow(2).sum() + 0.006 * m.head.fc.bias.abs().sum()
-            + 0.006 * torch.relu(emb).abs().sum() / 8)
+    want = (
+        0.016 * m.head.fc.weight.pow(2).sum()
+        + 0.006 * m.head.fc.bias.abs().sum()
+        + 0.006 * torch.relu(emb).abs().sum() / 8
+    )
     assert torch.allclose(got, want)
     zero = regularization_loss(m.head, emb, RegularizationConfig(0, 0, 0))
     assert float(zero) == 0.0

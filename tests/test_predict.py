@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dicom_factory import make_dicom, make_non_image, make_series, pydicom_sample
 from PIL import Image
 
-from dicom_factory import make_dicom, make_non_image, make_series, pydicom_sample
 from trainer.cli.main import main as cli
 from trainer.io import read_grey
 from trainer.predict import Predictor
@@ -34,7 +34,9 @@ def mixed_folder(tmp_path: Path) -> Path:
     frames = np.stack([grey[::2, ::2]] * 3)
     make_dicom(root / "multiframe.dcm", frames, bits_stored=12)
     vol = np.stack([(np.full((64, 64), k * 500)).astype(np.uint16) for k in range(4)])
-    make_series(root / "series", vol, write_order=[2, 0, 3, 1], names=["d.dcm", "b.dcm", "a.dcm", "c.dcm"])
+    make_series(
+        root / "series", vol, write_order=[2, 0, 3, 1], names=["d.dcm", "b.dcm", "a.dcm", "c.dcm"]
+    )
     (root / "empty.jpg").write_bytes(b"")
     good = jpgs[0].read_bytes()
     (root / "truncated.jpg").write_bytes(good[: len(good) // 4])
@@ -43,11 +45,21 @@ def mixed_folder(tmp_path: Path) -> Path:
     return root
 
 
-def test_predict_json_on_a_mixed_folder(tiny_model_file: Path, mixed_folder: Path, tmp_path: Path,
-                                        capsys):
+def test_predict_json_on_a_mixed_folder(
+    tiny_model_file: Path, mixed_folder: Path, tmp_path: Path, capsys
+):
     cams = tmp_path / "cams"
-    code = cli(["predict", "--model", str(tiny_model_file), str(mixed_folder), "--json",
-                "--cam-dir", str(cams)])
+    code = cli(
+        [
+            "predict",
+            "--model",
+            str(tiny_model_file),
+            str(mixed_folder),
+            "--json",
+            "--cam-dir",
+            str(cams),
+        ]
+    )
     assert code == 1  # some inputs failed, the others were processed
     rows = json.loads(capsys.readouterr().out)
     ok = [r for r in rows if r["error"] is None]
@@ -57,8 +69,15 @@ def test_predict_json_on_a_mixed_folder(tiny_model_file: Path, mixed_folder: Pat
     assert set(failed) == {"empty.jpg", "truncated.jpg", "notes.txt", "report.dcm"}
     assert all(reason for reason in failed.values())
     for r in ok:
-        assert set(r) >= {"path", "slice", "predicted_class", "probabilities", "ood", "warnings",
-                          "error"}
+        assert set(r) >= {
+            "path",
+            "slice",
+            "predicted_class",
+            "probabilities",
+            "ood",
+            "warnings",
+            "error",
+        }
         assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
         assert r["predicted_class"] == max(r["probabilities"], key=r["probabilities"].get)
         assert isinstance(r["ood"], bool)
@@ -73,7 +92,9 @@ def test_predict_json_on_a_mixed_folder(tiny_model_file: Path, mixed_folder: Pat
 def test_predict_csv_and_exit_zero_when_all_read(tiny_model_file: Path, tmp_path: Path, capsys):
     out = tmp_path / "p.csv"
     jpgs = sorted(MINI.rglob("*.jpg"))[:3]
-    assert cli(["predict", "--model", str(tiny_model_file), *map(str, jpgs), "--csv", str(out)]) == 0
+    assert (
+        cli(["predict", "--model", str(tiny_model_file), *map(str, jpgs), "--csv", str(out)]) == 0
+    )
     with out.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 3
@@ -103,4 +124,4 @@ def test_predictor_matches_training_preprocessing_and_tta(tiny_model_file: Path)
     assert np.isclose(p2.sum(), 1.0)
     cam = pred.explain(grey, "gradcam")
     assert cam.shape == grey.shape and np.isfinite(cam).all()
-    assert 0.0 <= cam.min() and cam.max() <= 1.0
+    assert cam.min() >= 0.0 and cam.max() <= 1.0

@@ -19,8 +19,12 @@ TEST_SHA = "f35ff173f87ae8176a049345d08997c5ae57351b956dd0c03915414d5b570a8d"
 def public_testing_names() -> list[str]:
     """The 1311 Testing paths of the public data set, rebuilt from its naming scheme:
     ``Te-xxTr_0000..0009`` then ``Te-xx_0010..`` per class."""
-    counts = {"glioma": ("gl", 300), "meningioma": ("me", 306), "notumor": ("no", 405),
-              "pituitary": ("pi", 300)}
+    counts = {
+        "glioma": ("gl", 300),
+        "meningioma": ("me", 306),
+        "notumor": ("no", 405),
+        "pituitary": ("pi", 300),
+    }
     names = []
     for cls, (p, n) in counts.items():
         names += [f"Testing/{cls}/Te-{p}Tr_{i:04d}.jpg" for i in range(10)]
@@ -84,12 +88,13 @@ def test_split_files_and_limit(mini_data: Path, tmp_path: Path):
     testing = [s.rel for s in index.in_folder("Testing")]
     (tmp_path / "val.txt").write_text("# comment\n" + "\n".join(testing[:5]) + "\n")
     (tmp_path / "test.txt").write_text("\n".join(testing[5:]) + "\n")
-    split = make_split(index, split_files={"val": tmp_path / "val.txt",
-                                           "test": tmp_path / "test.txt"})
+    split = make_split(
+        index, split_files={"val": tmp_path / "val.txt", "test": tmp_path / "test.txt"}
+    )
     assert [s.rel for s in split.val] == sorted(testing[:5])
     assert len(split.train) == 24
     limited = limit_per_class(split, 2, 4)
     assert len(limited.train) == 8
     (tmp_path / "bad.txt").write_text("Testing/glioma/nope.jpg\n")
-    with pytest.raises(DatasetError, match="nope.jpg"):
+    with pytest.raises(DatasetError, match=r"nope\.jpg"):
         make_split(index, split_files={"val": tmp_path / "bad.txt"})

@@ -19,22 +19,54 @@ from trainer.events import BatchEnded, CancelToken, FitFinished, LogMessage
 from trainer.modelfile import load_model_file, read_metadata
 
 RUN_OUTPUTS = (
-    "model.safetensors", "state.pt", "config.json", "history.csv", "history.json", "curves.png",
-    "augmented_batch.png", "confusion_matrix.png", "classification_report.txt", "eval_test.json",
+    "model.safetensors",
+    "state.pt",
+    "config.json",
+    "history.csv",
+    "history.json",
+    "curves.png",
+    "augmented_batch.png",
+    "confusion_matrix.png",
+    "classification_report.txt",
+    "eval_test.json",
     "eval_val.json",
 )
-TINY_ARGS = ["--preset", "paper", "--backbone", "test_efficientnet", "--pretrained", "none",
-             "--img-size", "48", "--batch-size", "8", "--workers", "0", "--quiet"]
+TINY_ARGS = [
+    "--preset",
+    "paper",
+    "--backbone",
+    "test_efficientnet",
+    "--pretrained",
+    "none",
+    "--img-size",
+    "48",
+    "--batch-size",
+    "8",
+    "--workers",
+    "0",
+    "--quiet",
+]
 
 
 def tiny_config(data: Path, epochs: int = 2):
-    return preset_config("paper", data=str(data), backbone="test_efficientnet", pretrained="none",
-                         img_size=48, batch_size=8, workers=0, epochs=epochs)
+    return preset_config(
+        "paper",
+        data=str(data),
+        backbone="test_efficientnet",
+        pretrained="none",
+        img_size=48,
+        batch_size=8,
+        workers=0,
+        epochs=epochs,
+    )
 
 
 def test_cli_train_writes_every_output_and_evaluates(mini_data: Path, tmp_path: Path, capsys):
     run = tmp_path / "run"
-    assert cli(["train", "--data", str(mini_data), "--epochs", "2", "--out", str(run), *TINY_ARGS]) == 0
+    assert (
+        cli(["train", "--data", str(mini_data), "--epochs", "2", "--out", str(run), *TINY_ARGS])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "epoch   1/2" in out and "epoch   2/2" in out and "val_acc" in out
     assert "trainable parameters" in out  # the parameter table
@@ -56,8 +88,20 @@ def test_cli_train_writes_every_output_and_evaluates(mini_data: Path, tmp_path: 
     loaded = load_model_file(run / "model.safetensors")
     assert loaded.ood is not None
 
-    assert cli(["evaluate", "--model", str(run / "model.safetensors"), "--data", str(mini_data),
-                "--json", "--no-dedup"]) == 0
+    assert (
+        cli(
+            [
+                "evaluate",
+                "--model",
+                str(run / "model.safetensors"),
+                "--data",
+                str(mini_data),
+                "--json",
+                "--no-dedup",
+            ]
+        )
+        == 0
+    )
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["accuracy"] == pytest.approx(report["accuracy"])
     assert evaluated["loss"] == pytest.approx(report["loss"], rel=1e-4)
@@ -118,16 +162,46 @@ def test_broken_files_are_skipped_with_their_path(mini_data: Path, tmp_path: Pat
 def test_torchrun_two_cpu_processes(mini_data: Path, tmp_path: Path, capsys):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29531", "-m", "trainer", "train", "--data", str(mini_data),
-           "--epochs", "1", "--out", str(run), "--device", "cpu", *TINY_ARGS]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29531",
+        "-m",
+        "trainer",
+        "train",
+        "--data",
+        str(mini_data),
+        "--epochs",
+        "1",
+        "--out",
+        str(run),
+        "--device",
+        "cpu",
+        *TINY_ARGS,
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("epoch   1/1") == 1  # rank 0 alone reports
     report = json.loads((run / "eval_test.json").read_text())
     # the metrics rank 0 wrote are what a single process computes from the checkpoint
-    assert cli(["evaluate", "--model", str(run / "model.safetensors"), "--data", str(mini_data),
-                "--json", "--no-dedup"]) == 0
+    assert (
+        cli(
+            [
+                "evaluate",
+                "--model",
+                str(run / "model.safetensors"),
+                "--data",
+                str(mini_data),
+                "--json",
+                "--no-dedup",
+            ]
+        )
+        == 0
+    )
     single = json.loads(capsys.readouterr().out)
     assert single["accuracy"] == pytest.approx(report["accuracy"])
     assert single["loss"] == pytest.approx(report["loss"], rel=1e-4)
@@ -139,9 +213,26 @@ def test_torchrun_two_cpu_processes(mini_data: Path, tmp_path: Path, capsys):
 def test_issue_done_command_on_the_shared_data(shared_data: Path, tmp_path: Path):
     """The issue's definition of done, verbatim (B3, 96 px, 20 images per class, 1 epoch)."""
     run = tmp_path / "run"
-    code = cli(["train", "--data", str(shared_data), "--preset", "paper", "--pretrained", "none",
-                "--epochs", "1", "--limit-per-class", "20", "--img-size", "96", "--out", str(run),
-                "--quiet"])
+    code = cli(
+        [
+            "train",
+            "--data",
+            str(shared_data),
+            "--preset",
+            "paper",
+            "--pretrained",
+            "none",
+            "--epochs",
+            "1",
+            "--limit-per-class",
+            "20",
+            "--img-size",
+            "96",
+            "--out",
+            str(run),
+            "--quiet",
+        ]
+    )
     assert code == 0
     for name in RUN_OUTPUTS:
         assert (run / name).is_file(), name

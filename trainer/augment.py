@@ -81,4 +81,6 @@ def augment_batch(
         return x, params
     theta = affine_matrices(params).to(device=x.device, dtype=x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False), params
+    return F.grid_sample(
+        x, grid, mode="bilinear", padding_mode="border", align_corners=False
+    ), params

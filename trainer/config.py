@@ -57,7 +57,11 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
-        nested = {"head": HeadConfig, "regularization": RegularizationConfig, "augment": AugmentConfig}
+        nested = {
+            "head": HeadConfig,
+            "regularization": RegularizationConfig,
+            "augment": AugmentConfig,
+        }
         for key, typ in nested.items():
             if isinstance(d.get(key), dict):
                 d[key] = typ(**d[key])

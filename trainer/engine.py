@@ -45,8 +45,8 @@ from trainer.events import (
     RunStarted,
 )
 from trainer.model import BrainTumorClassifier, build_model, parameter_table, set_backbone_trainable
-from trainer.pretrained import apply_pretrained
 from trainer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
+from trainer.pretrained import apply_pretrained
 from trainer.regularization import regularization_loss
 
 STATE_FILE = "state.pt"
@@ -58,7 +58,9 @@ def batch_seed(seed: int, epoch: int, batch: int) -> int:
     return (seed * 1_000_003 + epoch * 10_007 + batch) % (2**62)
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, world: int = 1) -> list[list[int]]:
+def epoch_batches(
+    n: int, batch_size: int, seed: int, epoch: int, world: int = 1
+) -> list[list[int]]:
     """Global batches of epoch ``epoch``. A last batch too small to split over the ranks with
     at least two images each is dropped: BatchNorm cannot train on a single image."""
     g = torch.Generator().manual_seed(seed * 7_919 + epoch)
@@ -258,10 +260,14 @@ class TrainingRun:
                 dt = time.monotonic() - t0
                 ips = done_here / dt if dt > 0 else 0.0
                 yield BatchEnded(
-                    epoch, b + 1, len(batches),
+                    epoch,
+                    b + 1,
+                    len(batches),
                     st.progress.loss_sum / max(st.progress.count, 1),
                     st.progress.correct / max(st.progress.count, 1),
-                    ips, self._eta(len(batches), b + 1, ips), lr,
+                    ips,
+                    self._eta(len(batches), b + 1, ips),
+                    lr,
                 )
             stop = dist.broadcast_flag(self._should_stop(), self.device)
             if stop and st.next_batch < len(batches):
@@ -293,7 +299,9 @@ class TrainingRun:
         inputs = normalize_batch(x01, self.data.mean, self.data.std)
         if self.cuda and cfg.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
+        ):
             logits, emb = self.train_model(inputs, return_embedding=True)
         ce = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
         reg = regularization_loss(self.model.head, emb.float(), cfg.regularization)
@@ -365,15 +373,22 @@ class TrainingRun:
         else:
             self.scheduler.step()
 
-    def infer(self, part: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def infer(
+        self, part: str, limit: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(logits, embeddings, labels) of a split, in order, with the unwrapped model."""
         from trainer.data.sources import sequential_batches
 
         source = getattr(self.data, part)
         n = len(source) if limit is None else min(limit, len(source))
         return predict_source(
-            self.model, source, sequential_batches(n, max(self.cfg.batch_size, 32)),
-            self.device, self.data.mean, self.data.std, self.amp_dtype,
+            self.model,
+            source,
+            sequential_batches(n, max(self.cfg.batch_size, 32)),
+            self.device,
+            self.data.mean,
+            self.data.std,
+            self.amp_dtype,
             self.cuda and self.cfg.channels_last,
         )
 
@@ -442,8 +457,18 @@ class TrainingRun:
 
         hist = self.state.history
         write_json(self.run_dir / "history.json", hist)
-        keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "reg_loss", "lr",
-                "time_s", "images_per_s", "is_best"]
+        keys = [
+            "epoch",
+            "loss",
+            "accuracy",
+            "val_loss",
+            "val_accuracy",
+            "reg_loss",
+            "lr",
+            "time_s",
+            "images_per_s",
+            "is_best",
+        ]
         rows = [",".join(keys)] + [
             ",".join("" if h.get(k) is None else f"{h[k]:.6g}" for k in keys) for h in hist
         ]
@@ -478,8 +503,12 @@ class TrainingRun:
         dist.barrier()
         yield PhaseChanged("done")
         yield FitFinished(
-            str(self.run_dir), False, stopped_early, list(self.state.history),
-            result["test"], str(result["model_path"]),
+            str(self.run_dir),
+            False,
+            stopped_early,
+            list(self.state.history),
+            result["test"],
+            str(result["model_path"]),
         )
 
 
@@ -507,8 +536,11 @@ def predict_source(
             labels_all.append(y.numpy())
     if not logits_all:
         n_classes = model.head.out.out_features
-        return np.zeros((0, n_classes), np.float32), np.zeros((0, model.head.fc.out_features)), \
-            np.zeros(0, np.int64)
+        return (
+            np.zeros((0, n_classes), np.float32),
+            np.zeros((0, model.head.fc.out_features)),
+            np.zeros(0, np.int64),
+        )
     return np.concatenate(logits_all), np.concatenate(emb_all), np.concatenate(labels_all)
 
 

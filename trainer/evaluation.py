@@ -51,7 +51,11 @@ def evaluate_model(
             f"the model's classes {loaded.classes} differ from the data's {list(index.classes)}"
         )
     sp: Split = make_split(
-        index, split_method, split_files=split_files, val_fraction=val_fraction, seed=seed,
+        index,
+        split_method,
+        split_files=split_files,
+        val_fraction=val_fraction,
+        seed=seed,
         limit=limit,
     )
     samples = sp.part(split)
@@ -72,16 +76,28 @@ def evaluate_model(
     from trainer.engine import predict_source
 
     logits, emb, labels = predict_source(
-        loaded.model, source, sequential_batches(len(samples), batch_size), dev,
-        tuple(loaded.meta["mean"]), tuple(loaded.meta["std"]),
+        loaded.model,
+        source,
+        sequential_batches(len(samples), batch_size),
+        dev,
+        tuple(loaded.meta["mean"]),
+        tuple(loaded.meta["std"]),
     )
     result = evaluate_logits(logits, labels, loaded.classes, loaded.temperature)
     result.update(model=str(model_path), split=split, skipped=skipped)
     if loaded.ood is not None and len(labels):
         result["ood_flagged"] = int(loaded.ood.is_ood(emb).sum())
     if dedup and split == "test" and len(labels):
-        result["dedup"] = _dedup(index, sp, samples, logits, labels, loaded.classes,
-                                 loaded.temperature, c.meta if cache else None)
+        result["dedup"] = _dedup(
+            index,
+            sp,
+            samples,
+            logits,
+            labels,
+            loaded.classes,
+            loaded.temperature,
+            c.meta if cache else None,
+        )
     return result
 
 
@@ -90,7 +106,9 @@ def _dedup(index, sp, samples, logits, labels, classes, temperature, cache_meta)
 
     def hashes(items: tuple[Any, ...]) -> list[int | None]:
         if cache_meta is not None:
-            known = dict(zip((r[0] for r in cache_meta["samples"]), cache_meta["phash"], strict=True))
+            known = dict(
+                zip((r[0] for r in cache_meta["samples"]), cache_meta["phash"], strict=True)
+            )
             return [int(known[s.rel], 16) for s in items]
         return phash_many([s.path for s in items])
 

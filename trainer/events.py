@@ -95,6 +95,12 @@ class FitFailed:
 
 
 Event = (
-    PhaseChanged | LogMessage | RunStarted | EpochStarted | BatchEnded | EpochEnded | FitFinished
+    PhaseChanged
+    | LogMessage
+    | RunStarted
+    | EpochStarted
+    | BatchEnded
+    | EpochEnded
+    | FitFinished
     | FitFailed
 )

@@ -56,7 +56,7 @@ def finalize_run(run: TrainingRun) -> Iterator[Event]:
     val_logits, val_emb, val_y = run.infer("val")
     temperature = fit_temperature(val_logits, val_y)
     val = evaluate_logits(val_logits, val_y, classes, temperature)
-    train_logits, train_emb, train_y = run.infer("train", limit=None)
+    _, train_emb, train_y = run.infer("train", limit=None)
     if len(train_y) > OOD_TRAIN_LIMIT:
         pick = np.random.default_rng(0).choice(len(train_y), OOD_TRAIN_LIMIT, replace=False)
         train_emb, train_y = train_emb[pick], train_y[pick]
@@ -106,12 +106,24 @@ def _summary(
     def brief(m: dict[str, Any] | None) -> dict[str, Any] | None:
         if m is None:
             return None
-        keys = ("n", "accuracy", "accuracy_ci95", "loss", "ece", "loss_calibrated",
-                "ece_calibrated", "macro_avg")
+        keys = (
+            "n",
+            "accuracy",
+            "accuracy_ci95",
+            "loss",
+            "ece",
+            "loss_calibrated",
+            "ece_calibrated",
+            "macro_avg",
+        )
         return {k: m[k] for k in keys if k in m}
 
-    return {"best_epoch": best_epoch, "val": brief(val), "test": brief(test),
-            "test_dedup": brief(dedup)}
+    return {
+        "best_epoch": best_epoch,
+        "val": brief(val),
+        "test": brief(test),
+        "test_dedup": brief(dedup),
+    }
 
 
 def _write_reports(

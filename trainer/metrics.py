@@ -6,6 +6,7 @@ put our table beside the paper's line by line.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -90,7 +91,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         in_bin = (conf > lo) & (conf <= hi)
         if in_bin.any():
             ece += in_bin.mean() * abs(conf[in_bin].mean() - correct[in_bin].mean())
@@ -129,7 +130,7 @@ def evaluate_logits(
 def classification_report_text(metrics: dict[str, Any], digits: int = 2) -> str:
     """scikit-learn's text layout: precision, recall, f1-score, support per class, then
     accuracy, macro avg and weighted avg."""
-    names = list(metrics["per_class"]) + ["weighted avg"]
+    names = [*metrics["per_class"], "weighted avg"]
     w = max(len(n) for n in names) + 2
     head = f"{'':>{w}}{'precision':>10}{'recall':>10}{'f1-score':>10}{'support':>10}"
     lines = [head, ""]

@@ -103,8 +103,11 @@ def parameter_table(model: BrainTumorClassifier, input_size: int) -> str:
     """
     head = model.head
     rows = [
-        (f"backbone ({_backbone_name(model)}, global max pool)", model.backbone.num_features,
-         _count(model.backbone)),
+        (
+            f"backbone ({_backbone_name(model)}, global max pool)",
+            model.backbone.num_features,
+            _count(model.backbone),
+        ),
         ("BatchNorm1d", head.bn.num_features, _count(head.bn)),
         ("Linear + ReLU", head.fc.out_features, _count(head.fc)),
         (f"Dropout({head.drop.p:g})", head.fc.out_features, _count(head.drop)),

@@ -52,8 +52,12 @@ class LoadedModel:
 
 
 def base_metadata(
-    backbone: str, classes: list[str], input_size: int, head: HeadConfig,
-    mean: tuple[float, ...], std: tuple[float, ...],
+    backbone: str,
+    classes: list[str],
+    input_size: int,
+    head: HeadConfig,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
 ) -> dict[str, Any]:
     return {
         "format": FORMAT,

@@ -1,4 +1,4 @@
-""""Is this a brain MRI at all?" — a Mahalanobis distance in the head's 256-unit space.
+""" "Is this a brain MRI at all?" — a Mahalanobis distance in the head's 256-unit space.
 
 A softmax always sums to one, so a holiday photo still comes out "92 % glioma". Instead we
 model where real training MRIs fall in the 256-unit embedding (one mean per class, one shared

@@ -63,7 +63,9 @@ def save_curves(history: Sequence[dict[str, float]], path: str | Path) -> Path:
 
 
 def save_confusion_matrix(
-    cm: np.ndarray | Sequence[Sequence[int]], classes: Sequence[str], path: str | Path,
+    cm: np.ndarray | Sequence[Sequence[int]],
+    classes: Sequence[str],
+    path: str | Path,
     title: str = "Confusion matrix (test)",
 ) -> Path:
     cm = np.asarray(cm)

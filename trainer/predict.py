@@ -70,7 +70,10 @@ class Predictor:
     """Thread-safe for one caller at a time per instance (a lock guards the model)."""
 
     def __init__(
-        self, model: str | Path | None = None, device: str = "auto", tta: bool = False,
+        self,
+        model: str | Path | None = None,
+        device: str = "auto",
+        tta: bool = False,
         batch_size: int = 16,
     ) -> None:
         self.device = resolve_device(device)
@@ -110,9 +113,7 @@ class Predictor:
         return normalize_batch(square[None].to(self.device), self.meta["mean"], self.meta["std"])
 
     # -- prediction -------------------------------------------------------------------
-    def predict_arrays(
-        self, greys: Sequence[np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    def predict_arrays(self, greys: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities (N, C) and OOD scores (N,) for grey images in [0, 1]."""
         probs, scores = [], []
         for start in range(0, len(greys), self.batch_size):
@@ -145,13 +146,26 @@ class Predictor:
         probs, scores = self.predict_arrays(greys)
         out = []
         for i, s in enumerate(slices):
-            out.append(self._prediction(str(s.source), s.index, greys[i], probs[i],
-                                        None if scores is None else float(scores[i]), s.meta))
+            out.append(
+                self._prediction(
+                    str(s.source),
+                    s.index,
+                    greys[i],
+                    probs[i],
+                    None if scores is None else float(scores[i]),
+                    s.meta,
+                )
+            )
         return out
 
     def _prediction(
-        self, path: str, index: int | None, grey: np.ndarray, p: np.ndarray,
-        score: float | None, meta: dict[str, str],
+        self,
+        path: str,
+        index: int | None,
+        grey: np.ndarray,
+        p: np.ndarray,
+        score: float | None,
+        meta: dict[str, str],
     ) -> Prediction:
         ood = self.loaded.ood
         is_ood = bool(ood is not None and score is not None and score > ood.threshold)
@@ -163,17 +177,23 @@ class Predictor:
             )
         h, w = grey.shape
         if min(h, w) < SMALL_IMAGE:
-            warnings.append(f"small image ({w}×{h}); the model expects about "
-                            f"{self.input_size}×{self.input_size}")
+            warnings.append(
+                f"small image ({w}×{h}); the model expects about "
+                f"{self.input_size}×{self.input_size}"
+            )
         modality = meta.get("Modality")
         if modality and modality not in ("MR", "OT"):
             warnings.append(f"DICOM modality is {modality}; the model was trained on MR only")
         if float(p.max()) < LOW_CONFIDENCE:
             warnings.append(f"low confidence (top probability {p.max():.0%})")
         return Prediction(
-            path, index, self.classes[int(p.argmax())],
+            path,
+            index,
+            self.classes[int(p.argmax())],
             {c: round(float(v), 6) for c, v in zip(self.classes, p, strict=True)},
-            is_ood, score, warnings,
+            is_ood,
+            score,
+            warnings,
         )
 
     # -- explanation ------------------------------------------------------------------

@@ -134,7 +134,9 @@ def _timm_imagenet(backbone: nn.Module, backbone_name: str) -> str:
             f"could not download ImageNet weights for {backbone_name} "
             f"({type(exc).__name__}: {str(exc)[:200]}); {describe_choices(backbone_name)}"
         ) from None
-    return load_into_backbone(backbone, ref.state_dict(), f"timm ImageNet weights ({backbone_name})")
+    return load_into_backbone(
+        backbone, ref.state_dict(), f"timm ImageNet weights ({backbone_name})"
+    )
 
 
 def apply_pretrained(backbone: nn.Module, backbone_name: str, pretrained: str) -> str:

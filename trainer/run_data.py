@@ -98,8 +98,15 @@ def _from_cache(cfg: TrainConfig, device: torch.device, main: bool, mean, std) -
             yield LogMessage(f"skipped when the cache was made: {rel}: {reason}", "warning")
     phashes = dict(zip((s.rel for s in cache.index.samples), cache.meta["phash"], strict=True))
     return RunData(
-        cache.index, split, source(split.train), source(split.val), source(split.test),
-        mean, std, "cache-squares:" + h.hexdigest()[:16], list(cache.index.skipped),
+        cache.index,
+        split,
+        source(split.train),
+        source(split.val),
+        source(split.test),
+        mean,
+        std,
+        "cache-squares:" + h.hexdigest()[:16],
+        list(cache.index.skipped),
         {rel: int(v, 16) for rel, v in phashes.items()},
     )
 
@@ -118,8 +125,12 @@ def _from_files(cfg: TrainConfig, main: bool, mean, std) -> Iterator[Event]:
             yield LogMessage(f"skipped {index.root / rel}: {reason}", "warning")
     if bad:
         split = Split(
-            *(tuple(s for s in split.part(p) if s.rel not in bad) for p in ("train", "val", "test")),
-            split.method, split.details,
+            *(
+                tuple(s for s in split.part(p) if s.rel not in bad)
+                for p in ("train", "val", "test")
+            ),
+            split.method,
+            split.details,
         )
     split_of = {s.rel: p for p in ("train", "val", "test") for s in split.part(p)}
     workers = cfg.workers if cfg.workers is not None else _default_workers()
@@ -128,8 +139,15 @@ def _from_files(cfg: TrainConfig, main: bool, mean, std) -> Iterator[Event]:
         return FileSource(samples, cfg.img_size, workers)
 
     return RunData(
-        index, split, source(split.train), source(split.val), source(split.test), mean, std,
-        "files-sha256:" + fingerprint(infos, split_of), sorted(bad.items()),
+        index,
+        split,
+        source(split.train),
+        source(split.val),
+        source(split.test),
+        mean,
+        std,
+        "files-sha256:" + fingerprint(infos, split_of),
+        sorted(bad.items()),
     )
 
 

@@ -38,8 +38,14 @@ def run(args: argparse.Namespace) -> int:
 
     split_files = dict(s.split("=", 1) for s in args.split_file) or None
     report = check_dataset(
-        args.data, args.split, split_files, args.val_fraction, args.seed, args.limit_per_class,
-        args.max_distance, progress,
+        args.data,
+        args.split,
+        split_files,
+        args.val_fraction,
+        args.seed,
+        args.limit_per_class,
+        args.max_distance,
+        progress,
     )
     bar.close()
     if args.dedup_list:

@@ -21,8 +21,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit-per-class", type=int)
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--no-dedup", dest="dedup", action="store_false",
-                   help="skip the de-duplicated test list (saves hashing every image)")
+    p.add_argument(
+        "--no-dedup",
+        dest="dedup",
+        action="store_false",
+        help="skip the de-duplicated test list (saves hashing every image)",
+    )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=run)
 
@@ -35,9 +39,18 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("brainmri evaluate: give --data DIR or --cache FILE")
     split_files = dict(s.split("=", 1) for s in args.split_file) or None
     r = evaluate_model(
-        args.model, args.data, args.split, args.cache,
-        "files" if split_files else args.split_method, split_files, args.val_fraction,
-        args.seed, args.limit_per_class, args.device, args.batch_size, args.dedup,
+        args.model,
+        args.data,
+        args.split,
+        args.cache,
+        "files" if split_files else args.split_method,
+        split_files,
+        args.val_fraction,
+        args.seed,
+        args.limit_per_class,
+        args.device,
+        args.batch_size,
+        args.dedup,
     )
     if args.json:
         print(json.dumps(r, indent=2, default=float))
@@ -45,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
     for rel, reason in r["skipped"]:
         print(f"skipped {rel}: {reason}")
     lo, hi = r["accuracy_ci95"]
-    print(f"{args.split}: {r['n']} images — accuracy {r['accuracy']:.4f} "
-          f"(95 % CI {lo:.4f}–{hi:.4f}), loss {r['loss']:.4f}, ECE {r['ece']:.4f}"
-          + (f" → {r['ece_calibrated']:.4f} calibrated" if "ece_calibrated" in r else ""))
+    print(
+        f"{args.split}: {r['n']} images — accuracy {r['accuracy']:.4f} "
+        f"(95 % CI {lo:.4f}–{hi:.4f}), loss {r['loss']:.4f}, ECE {r['ece']:.4f}"
+        + (f" → {r['ece_calibrated']:.4f} calibrated" if "ece_calibrated" in r else "")
+    )
     print(classification_report_text(r))
     print("confusion matrix (rows true, columns predicted):", ", ".join(r["classes"]))
     for row in r["confusion_matrix"]:
@@ -55,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     if r.get("dedup"):
         d = r["dedup"]
         lo, hi = d["accuracy_ci95"]
-        print(f"de-duplicated test list: {d['n']} images — accuracy {d['accuracy']:.4f} "
-              f"(95 % CI {lo:.4f}–{hi:.4f}), loss {d['loss']:.4f}")
+        print(
+            f"de-duplicated test list: {d['n']} images — accuracy {d['accuracy']:.4f} "
+            f"(95 % CI {lo:.4f}–{hi:.4f}), loss {d['loss']:.4f}"
+        )
     print(NOT_FOR_CLINICAL_USE)
     return 0

@@ -11,8 +11,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out")
     p.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
     p.add_argument("--name", help="the name shown in the app and reports")
-    p.add_argument("--note", action="append", default=[],
-                   help="a line for the metadata's notes (e.g. 'interim: CPU-trained')")
+    p.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        help="a line for the metadata's notes (e.g. 'interim: CPU-trained')",
+    )
     p.set_defaults(func=run)
 
 
@@ -26,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     if args.note:
         meta["notes"] = [*meta.get("notes", []), *args.note]
     path = save_model_file(args.out, loaded.model, meta, loaded.ood, half=args.half)
-    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, "
-          f"{'float16' if args.half else 'float32'})")
+    print(
+        f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, "
+        f"{'float16' if args.half else 'float32'})"
+    )
     return 0

@@ -36,8 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     fmt.add_argument("--json", action="store_true", help="print one JSON list to stdout")
     fmt.add_argument("--csv", metavar="FILE", help="write a CSV table")
     p.add_argument("--cam-dir", metavar="DIR", help="write one Grad-CAM overlay PNG per slice")
-    p.add_argument("--cam-method", default="gradcam",
-                   choices=["gradcam", "gradcam++", "eigencam", "layercam"])
+    p.add_argument(
+        "--cam-method", default="gradcam", choices=["gradcam", "gradcam++", "eigencam", "layercam"]
+    )
     p.add_argument("--opacity", type=float, default=0.4, help="overlay opacity (0..1)")
     p.add_argument("--tta", action="store_true", help="average with a horizontally flipped copy")
     p.add_argument("--device", default="auto")
@@ -45,8 +46,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _error_row(path: str, reason: str) -> dict[str, Any]:
-    return {"path": path, "slice": None, "predicted_class": None, "probabilities": None,
-            "ood": None, "ood_score": None, "warnings": [], "error": reason, "cam": None}
+    return {
+        "path": path,
+        "slice": None,
+        "predicted_class": None,
+        "probabilities": None,
+        "ood": None,
+        "ood_score": None,
+        "warnings": [],
+        "error": reason,
+        "cam": None,
+    }
 
 
 def _cam_name(row: dict[str, Any], used: set[str]) -> str:
@@ -125,13 +135,32 @@ def _emit(rows: list[dict[str, Any]], classes: list[str], args: argparse.Namespa
 def _csv_text(rows: list[dict[str, Any]], classes: list[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["path", "slice", "predicted_class", *[f"p_{c}" for c in classes], "ood",
-                "ood_score", "warnings", "error", "cam"])
+    w.writerow(
+        [
+            "path",
+            "slice",
+            "predicted_class",
+            *[f"p_{c}" for c in classes],
+            "ood",
+            "ood_score",
+            "warnings",
+            "error",
+            "cam",
+        ]
+    )
     for r in rows:
         probs = r["probabilities"] or {}
-        w.writerow([r["path"], "" if r["slice"] is None else r["slice"],
-                    r["predicted_class"] or "", *[probs.get(c, "") for c in classes],
-                    "" if r["ood"] is None else r["ood"],
-                    "" if r["ood_score"] is None else f"{r['ood_score']:.4f}",
-                    "; ".join(r["warnings"]), r["error"] or "", r["cam"] or ""])
+        w.writerow(
+            [
+                r["path"],
+                "" if r["slice"] is None else r["slice"],
+                r["predicted_class"] or "",
+                *[probs.get(c, "") for c in classes],
+                "" if r["ood"] is None else r["ood"],
+                "" if r["ood_score"] is None else f"{r['ood_score']:.4f}",
+                "; ".join(r["warnings"]),
+                r["error"] or "",
+                r["cam"] or "",
+            ]
+        )
     return buf.getvalue()

@@ -12,8 +12,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--img-size", type=int, default=224)
     p.add_argument("--out", required=True, help="cache file (.safetensors)")
-    p.add_argument("--max-mib", type=float, default=50.0,
-                   help="size budget; the WebP quality is chosen to fit it (default 50)")
+    p.add_argument(
+        "--max-mib",
+        type=float,
+        default=50.0,
+        help="size budget; the WebP quality is chosen to fit it (default 50)",
+    )
     p.add_argument("--workers", type=int, default=4)
     p.set_defaults(func=run)
 
@@ -29,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
         bar.total = total
         bar.update(done - bar.n)  # update() honours tqdm's refresh interval; refresh() does not
 
-    summary = prepare_cache(args.data, args.img_size, args.out, args.max_mib, args.workers, progress)
+    summary = prepare_cache(
+        args.data, args.img_size, args.out, args.max_mib, args.workers, progress
+    )
     bar.close()
     for rel, reason in summary["skipped"]:
         print(f"skipped {rel}: {reason}")

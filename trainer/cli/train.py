@@ -7,6 +7,7 @@ a second one aborts at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import signal
 import sys
@@ -25,22 +26,44 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "overridden by the options below.",
     )
     data = p.add_argument_group("data")
-    data.add_argument("--data", help="data folder (Training/<class>/…, Testing/<class>/… or <class>/…)")
-    data.add_argument("--cache", help="a cache made by `brainmri prepare` (faster; used instead of decoding files)")
-    data.add_argument("--split", choices=["paper", "fraction"], default=None,
-                      help="paper (default): Training trains, Testing halves are val/test")
-    data.add_argument("--split-file", action="append", default=[], metavar="NAME=FILE",
-                      help="explicit list for split NAME (train, val, test), one relative path per line")
-    data.add_argument("--val-fraction", type=float, help="stratified validation fraction of the training folder")
+    data.add_argument(
+        "--data", help="data folder (Training/<class>/…, Testing/<class>/… or <class>/…)"
+    )
+    data.add_argument(
+        "--cache",
+        help="a cache made by `brainmri prepare` (faster; used instead of decoding files)",
+    )
+    data.add_argument(
+        "--split",
+        choices=["paper", "fraction"],
+        default=None,
+        help="paper (default): Training trains, Testing halves are val/test",
+    )
+    data.add_argument(
+        "--split-file",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="explicit list for split NAME (train, val, test), one relative path per line",
+    )
+    data.add_argument(
+        "--val-fraction", type=float, help="stratified validation fraction of the training folder"
+    )
     data.add_argument("--test-fraction", type=float, help="stratified test fraction (flat folders)")
-    data.add_argument("--limit-per-class", type=int, help="first N images of each class in each split")
+    data.add_argument(
+        "--limit-per-class", type=int, help="first N images of each class in each split"
+    )
 
     model = p.add_argument_group("model")
     model.add_argument("--preset", choices=sorted(PRESETS), default="paper")
     model.add_argument("--backbone", help="any timm model name (default efficientnet_b3)")
     model.add_argument("--pretrained", help="imagenet | none | PATH to a weights file")
-    model.add_argument("--freeze-backbone", action="store_true", default=None,
-                       help="train the head only (fast transfer learning on a CPU)")
+    model.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        default=None,
+        help="train the head only (fast transfer learning on a CPU)",
+    )
     model.add_argument("--img-size", type=int)
     model.add_argument("--dropout", type=float)
     model.add_argument("--hidden", type=int)
@@ -57,7 +80,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--schedule", choices=["none", "cosine", "plateau"])
     opt.add_argument("--warmup-epochs", type=int)
     opt.add_argument("--label-smoothing", type=float)
-    opt.add_argument("--early-stopping", type=int, dest="early_stopping_patience", metavar="PATIENCE")
+    opt.add_argument(
+        "--early-stopping", type=int, dest="early_stopping_patience", metavar="PATIENCE"
+    )
     opt.add_argument("--rotation", type=float, help="max rotation in degrees (5)")
     opt.add_argument("--shift", type=float, help="max shift as a fraction of width/height (0.05)")
     opt.add_argument("--no-hflip", dest="hflip", action="store_false", default=None)
@@ -75,11 +100,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 OVERRIDES = (
-    "data", "cache", "val_fraction", "test_fraction", "limit_per_class", "backbone", "pretrained",
-    "freeze_backbone", "img_size", "dropout", "hidden", "l2", "l1_activity", "l1_bias", "epochs",
-    "batch_size", "optimizer", "lr", "weight_decay", "schedule", "warmup_epochs",
-    "label_smoothing", "early_stopping_patience", "rotation", "shift", "hflip", "device", "amp",
-    "workers", "seed", "max_minutes",
+    "data",
+    "cache",
+    "val_fraction",
+    "test_fraction",
+    "limit_per_class",
+    "backbone",
+    "pretrained",
+    "freeze_backbone",
+    "img_size",
+    "dropout",
+    "hidden",
+    "l2",
+    "l1_activity",
+    "l1_bias",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "schedule",
+    "warmup_epochs",
+    "label_smoothing",
+    "early_stopping_patience",
+    "rotation",
+    "shift",
+    "hflip",
+    "device",
+    "amp",
+    "workers",
+    "seed",
+    "max_minutes",
 )
 
 
@@ -125,14 +176,15 @@ def _install_sigint(cancel: Any) -> None:
     def handler(signum: int, frame: Any) -> None:
         if cancel.cancelled:
             raise KeyboardInterrupt
-        print("\nstopping after this batch and saving a resumable state (Ctrl-C again to abort)",
-              file=sys.stderr)
+        print(
+            "\nstopping after this batch and saving a resumable state (Ctrl-C again to abort)",
+            file=sys.stderr,
+        )
         cancel.cancel()
 
-    try:
+    # not the main thread (embedded use): no handler, the cancel token only
+    with contextlib.suppress(ValueError):
         signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread (embedded use): no handler, cancel token only
-        pass
 
 
 def _fmt_time(seconds: float) -> str:
@@ -174,8 +226,10 @@ class ConsoleReporter:
                 self._epoch(e)
             elif isinstance(e, ev.FitFailed):
                 self._close_bar()
-                print(f"training failed: {e.error}\n(traceback in {e.run_dir}/error.txt)",
-                      file=sys.stderr)
+                print(
+                    f"training failed: {e.error}\n(traceback in {e.run_dir}/error.txt)",
+                    file=sys.stderr,
+                )
                 code = 1
             elif isinstance(e, ev.FitFinished):
                 self._close_bar()
@@ -191,7 +245,10 @@ class ConsoleReporter:
             print(f"resuming at epoch {e.resumed_from_epoch}")
         print(f"classes: {', '.join(e.classes)}")
         for part, per in e.counts.items():
-            print(f"  {part:<5} {sum(per.values()):>6}  " + "  ".join(f"{c} {n}" for c, n in per.items()))
+            print(
+                f"  {part:<5} {sum(per.values()):>6}  "
+                + "  ".join(f"{c} {n}" for c, n in per.items())
+            )
         print(e.parameter_table)
         print(NOT_FOR_CLINICAL_USE, flush=True)
 
@@ -200,8 +257,14 @@ class ConsoleReporter:
             return
         from tqdm import tqdm
 
-        self.bar = tqdm(total=e.batches, desc=f"epoch {e.epoch}/{e.epochs}", unit="batch",
-                        dynamic_ncols=True, leave=False, file=sys.stderr)
+        self.bar = tqdm(
+            total=e.batches,
+            desc=f"epoch {e.epoch}/{e.epochs}",
+            unit="batch",
+            dynamic_ncols=True,
+            leave=False,
+            file=sys.stderr,
+        )
 
     def _batch(self, e: Any) -> None:
         if self.bar is None:
@@ -209,7 +272,9 @@ class ConsoleReporter:
         self.bar.n = e.batch
         self.bar.set_postfix_str(
             f"loss {e.loss:.4f} acc {e.accuracy:.3f} {e.images_per_s:.1f} img/s "
-            f"ETA {_fmt_time(e.eta_s)}", refresh=False)
+            f"ETA {_fmt_time(e.eta_s)}",
+            refresh=False,
+        )
         self.bar.refresh()
 
     def _close_bar(self) -> None:
@@ -224,7 +289,8 @@ class ConsoleReporter:
             f"epoch {e.epoch:>3}/{e.epochs}  loss {m['loss']:.4f}  acc {m['accuracy']:.4f}  "
             f"val_loss {m.get('val_loss', float('nan')):.4f}  "
             f"val_acc {m.get('val_accuracy', float('nan')):.4f}  lr {m['lr']:.2e}  "
-            f"reg {m['reg_loss']:.4f}  {m['images_per_s']:.1f} img/s  {_fmt_time(m['time_s'])}{best}",
+            f"reg {m['reg_loss']:.4f}  {m['images_per_s']:.1f} img/s  "
+            f"{_fmt_time(m['time_s'])}{best}",
             flush=True,
         )
 
@@ -235,6 +301,8 @@ class ConsoleReporter:
         t = e.test_metrics or {}
         if t.get("n"):
             lo, hi = t["accuracy_ci95"]
-            print(f"test: accuracy {t['accuracy']:.4f} (95 % CI {lo:.4f}–{hi:.4f}), "
-                  f"loss {t['loss']:.4f}, n={t['n']}")
+            print(
+                f"test: accuracy {t['accuracy']:.4f} (95 % CI {lo:.4f}–{hi:.4f}), "
+                f"loss {t['loss']:.4f}, n={t['n']}"
+            )
         print(f"model: {e.model_path}")

@@ -122,14 +122,18 @@ def prepare_cache(
     quality = _pick_quality(unique_squares, len(unique_squares), max_bytes)
     while True:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            blobs = list(pool.map(lambda a: _encode(a, quality), unique_squares))
+            blobs = list(pool.map(_encode, unique_squares, [quality] * len(unique_squares)))
         total = sum(len(b) for b in blobs)
         if total <= max_bytes * 0.98 or quality == QUALITIES[-1]:
             break
         quality = QUALITIES[min(QUALITIES.index(quality) + 1, len(QUALITIES) - 1)]
     errors = [
         float(np.abs(_decode(b).astype(np.int16) - a.astype(np.int16)).mean())
-        for b, a in zip(blobs[:: max(1, len(blobs) // 300)], unique_squares[:: max(1, len(blobs) // 300)], strict=True)
+        for b, a in zip(
+            blobs[:: max(1, len(blobs) // 300)],
+            unique_squares[:: max(1, len(blobs) // 300)],
+            strict=True,
+        )
     ]
     offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(b) for b in blobs])
@@ -195,6 +199,8 @@ def load_cache(path: str | Path, data_root: str | Path | None = None) -> Cache:
     squares = unique[t["slots"]]
     root = Path(data_root) if data_root else path.parent / meta["source_name"]
     classes = tuple(meta["classes"])
-    samples = tuple(Sample(root / rel, rel, int(lab), folder) for rel, lab, folder in meta["samples"])
+    samples = tuple(
+        Sample(root / rel, rel, int(lab), folder) for rel, lab, folder in meta["samples"]
+    )
     index = DatasetIndex(root, classes, samples, meta["layout"], tuple(map(tuple, meta["skipped"])))
     return Cache(index, squares, meta)

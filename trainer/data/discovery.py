@@ -22,7 +22,8 @@ TESTING_DIR = "Testing"
 
 @dataclass(frozen=True)
 class Sample:
-    """One labelled file. ``rel`` is the POSIX path relative to the data root (split files use it)."""
+    """One labelled file. ``rel`` is the POSIX path relative to the data root, as split files
+    list it."""
 
     path: Path
     rel: str
@@ -91,7 +92,9 @@ def discover(root: str | Path) -> DatasetIndex:
     for folder_name, class_dirs in per_folder.items():
         for cls, cdir in class_dirs.items():
             for f in _files_under(cdir, root):
-                samples.append(Sample(f, f.relative_to(root).as_posix(), label_of[cls], folder_name))
+                samples.append(
+                    Sample(f, f.relative_to(root).as_posix(), label_of[cls], folder_name)
+                )
     if not samples:
         raise DatasetError(f"{root}: the class folders {list(classes)} hold no files")
     return DatasetIndex(root, classes, tuple(samples), layout)

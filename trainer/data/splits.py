@@ -80,7 +80,9 @@ def fraction_split(
     When a Testing folder exists and ``test_fraction`` is None, it stays the test set.
     """
     test_fraction = (
-        test_fraction if test_fraction is not None else (0.0 if _has_testing(index) else val_fraction)
+        test_fraction
+        if test_fraction is not None
+        else (0.0 if _has_testing(index) else val_fraction)
     )
     if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise DatasetError(
@@ -190,7 +192,8 @@ def make_split(
     seed: int = 0,
     limit: int | None = None,
 ) -> Split:
-    """The CLI's and GUI's single entry point. ``split_files`` or ``val_fraction`` override ``method``."""
+    """The CLI's and GUI's single entry point; ``split_files`` or ``val_fraction`` override
+    ``method``."""
     if split_files:
         split = file_split(index, split_files)
     elif val_fraction is not None or method == "fraction":

@@ -1,0 +1,206 @@
+"""A one-page PDF report of one prediction: image, Grad-CAM overlay, probabilities, model.
+
+Qt-free, so the viewer, the CLI and scripts share one report. Drawn with matplotlib's PDF
+back end on a bare :class:`~matplotlib.figure.Figure` (no pyplot: no global state, safe in a
+worker thread) and written atomically, so a half-written report never lies on disk.
+
+Privacy by default: patient identifiers appear only when the caller passes
+``include_identifiers=True`` *and* the identifiers themselves; the source is shown by file
+name only (folders often carry patient names). Every report carries the
+not-for-clinical-use line twice (banner and footer) and in the PDF's metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+from trainer import NOT_FOR_CLINICAL_USE, __version__
+from trainer.atomic import atomic_path
+
+__all__ = ["format_model_line", "write_pdf_report"]
+
+A4_INCHES = (8.27, 11.69)
+_WARNING_RED = "#b00020"
+_BAR = "#7a8ca3"
+_BAR_TOP = "#1f5fa8"
+
+
+def write_pdf_report(
+    path: str | Path,
+    grey01: np.ndarray,
+    overlay_rgb: np.ndarray | None,
+    prediction_dict: Mapping[str, Any],
+    model_meta: Mapping[str, Any],
+    source_label: str,
+    extra_lines: Iterable[str] = (),
+    include_identifiers: bool = False,
+    identifiers: Mapping[str, str] | None = None,
+    created: datetime | None = None,
+) -> Path:
+    """Write the report to ``path`` (atomically) and return the path.
+
+    Args:
+        grey01: the image as shown, float (H, W) in [0, 1] (or uint8).
+        overlay_rgb: the Grad-CAM overlay, uint8 (H, W, 3); None prints "no overlay".
+        prediction_dict: ``Prediction.to_json()``: predicted_class, probabilities, ood,
+            ood_score, warnings.
+        model_meta: the model file's metadata (name, backbone, metrics, package_version...).
+        source_label: what the image is, e.g. "scan.dcm, slice 3 of 20"; keep it free of
+            identifiers (the viewer passes the file name, not the folder).
+        extra_lines: further facts, one line each (window, CAM method, target class...).
+        include_identifiers: print ``identifiers``; ignored (and nothing printed) when False.
+        created: the report's date (default: now, local time).
+    """
+    created = created or datetime.now().astimezone()
+    fig = _build_figure(
+        grey01, overlay_rgb, prediction_dict, model_meta, source_label, list(extra_lines),
+        dict(identifiers or {}) if include_identifiers else {}, created,
+    )
+    path = Path(path)
+    metadata = {
+        "Title": "Brain MRI classification report",
+        "Subject": NOT_FOR_CLINICAL_USE,
+        "Creator": f"brainmri {__version__}",
+        "Keywords": "research, education, not for clinical use",
+        "CreationDate": created,
+    }
+    # Type 3 fonts keep each glyph's character code in the text, so the words stay
+    # searchable and the file small; compression is left on for normal use.
+    with matplotlib.rc_context({"pdf.fonttype": 3}), atomic_path(path, suffix=".pdf") as tmp:
+        fig.savefig(tmp, format="pdf", metadata=metadata)
+    return path
+
+
+def format_model_line(model_meta: Mapping[str, Any]) -> str:
+    """"name (backbone, test accuracy 98.9 %, brainmri 0.1.0)" from a model's metadata."""
+    name = model_meta.get("name") or "unnamed model"
+    parts = [str(model_meta.get("backbone", "unknown backbone"))]
+    acc = ((model_meta.get("metrics") or {}).get("test") or {}).get("accuracy")
+    if isinstance(acc, (int, float)):
+        parts.append(f"test accuracy {acc:.1%}")
+    if model_meta.get("package_version"):
+        parts.append(f"trained with brainmri {model_meta['package_version']}")
+    return f"{name} ({', '.join(parts)})"
+
+
+# --------------------------------------------------------------------------------------------
+# Layout
+# --------------------------------------------------------------------------------------------
+
+
+def _build_figure(
+    grey01: np.ndarray,
+    overlay_rgb: np.ndarray | None,
+    pred: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    source_label: str,
+    extra_lines: list[str],
+    identifiers: dict[str, str],
+    created: datetime,
+) -> Figure:
+    fig = Figure(figsize=A4_INCHES)
+    fig.text(0.07, 0.955, "Brain MRI classification report", fontsize=18, weight="bold")
+    fig.text(0.07, 0.932, NOT_FOR_CLINICAL_USE, fontsize=11, weight="bold", color=_WARNING_RED)
+    fig.text(0.07, 0.912, f"Source: {source_label}", fontsize=9)
+    fig.text(0.07, 0.897, f"Date: {created.strftime('%Y-%m-%d %H:%M %Z').strip()}", fontsize=9)
+
+    _image_axes(fig, [0.07, 0.60, 0.41, 0.28], grey01, "Image", cmap="gray")
+    if overlay_rgb is not None:
+        _image_axes(fig, [0.52, 0.60, 0.41, 0.28], overlay_rgb, "Grad-CAM overlay")
+    else:
+        fig.text(0.725, 0.74, "no overlay", ha="center", fontsize=10, color="0.4")
+
+    _probability_axes(fig, [0.25, 0.40, 0.60, 0.16], pred)
+    y = _result_text(fig, 0.365, pred)
+    y = _lines(fig, y - 0.01, "Model", [format_model_line(meta), *_model_details(meta)])
+    if extra_lines:
+        y = _lines(fig, y - 0.01, "Display", extra_lines)
+    if identifiers:
+        rows = [f"{k}: {v}" for k, v in identifiers.items()]
+        _lines(fig, y - 0.01, "Patient identifiers (included at the user's request)", rows)
+
+    fig.text(0.5, 0.035, NOT_FOR_CLINICAL_USE, ha="center", fontsize=10, weight="bold",
+             color=_WARNING_RED)
+    fig.text(0.5, 0.018, f"Generated by brainmri {__version__}. The prediction is a statistical "
+             "estimate of a research model, not a diagnosis.", ha="center", fontsize=7,
+             color="0.3")
+    return fig
+
+
+def _image_axes(
+    fig: Figure, rect: list[float], image: np.ndarray, title: str, cmap: str | None = None
+) -> None:
+    ax = fig.add_axes(rect)
+    arr = np.asarray(image)
+    if cmap and arr.dtype != np.uint8:
+        ax.imshow(np.clip(arr, 0.0, 1.0), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="lanczos")
+    else:
+        ax.imshow(arr, cmap=cmap, interpolation="lanczos")
+    ax.set_title(title, fontsize=10)
+    ax.set_axis_off()
+
+
+def _probability_axes(fig: Figure, rect: list[float], pred: Mapping[str, Any]) -> None:
+    probs: dict[str, float] = dict(pred.get("probabilities") or {})
+    ax = fig.add_axes(rect)
+    classes = list(probs)
+    values = [float(probs[c]) for c in classes]
+    top = pred.get("predicted_class")
+    colors = [_BAR_TOP if c == top else _BAR for c in classes]
+    ypos = np.arange(len(classes))[::-1]
+    ax.barh(ypos, values, color=colors, height=0.6)
+    ax.set_yticks(ypos, labels=classes, fontsize=9)
+    ax.set_xlim(0, 1)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], labels=["0 %", "25 %", "50 %", "75 %", "100 %"],
+                  fontsize=8)
+    for yy, v in zip(ypos, values, strict=True):
+        ax.text(min(v + 0.01, 0.88), yy, f"{v:.1%}", va="center", fontsize=8)
+    ax.set_title("Calibrated class probabilities", fontsize=10)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _result_text(fig: Figure, y: float, pred: Mapping[str, Any]) -> float:
+    probs = pred.get("probabilities") or {}
+    cls = pred.get("predicted_class") or "—"
+    p = probs.get(cls)
+    shown = f"{cls} ({p:.1%})" if isinstance(p, (int, float)) else cls
+    fig.text(0.07, y, f"Predicted class: {shown}", fontsize=12, weight="bold")
+    y -= 0.022
+    if pred.get("ood"):
+        score = pred.get("ood_score")
+        extra = f" (score {score:.2f})" if isinstance(score, (int, float)) else ""
+        fig.text(0.07, y, f"WARNING: probably not a brain MRI{extra}; the probabilities are "
+                 "meaningless for it.", fontsize=9, weight="bold", color=_WARNING_RED)
+        y -= 0.018
+    for warning in pred.get("warnings") or []:
+        fig.text(0.07, y, f"Warning: {warning}", fontsize=8, color=_WARNING_RED, wrap=True)
+        y -= 0.016
+    return y
+
+
+def _model_details(meta: Mapping[str, Any]) -> list[str]:
+    lines = []
+    if meta.get("created"):
+        lines.append(f"Model created {meta['created']}")
+    if meta.get("temperature") is not None:
+        lines.append(f"Calibration temperature {float(meta['temperature']):.3f}; "
+                     f"input {meta.get('input_size', '?')} px")
+    lines.append(f"Report written by brainmri {__version__}")
+    return lines
+
+
+def _lines(fig: Figure, y: float, heading: str, lines: Iterable[str]) -> float:
+    fig.text(0.07, y, heading, fontsize=10, weight="bold")
+    y -= 0.018
+    for line in lines:
+        fig.text(0.09, y, line, fontsize=8.5)
+        y -= 0.015
+    return y
