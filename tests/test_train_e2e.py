@@ -30,6 +30,7 @@ RUN_OUTPUTS = (
     "classification_report.txt",
     "eval_test.json",
     "eval_val.json",
+    "predictions_test.csv",
 )
 TINY_ARGS = [
     "--preset",
@@ -236,3 +237,23 @@ def test_issue_done_command_on_the_shared_data(shared_data: Path, tmp_path: Path
     assert code == 0
     for name in RUN_OUTPUTS:
         assert (run / name).is_file(), name
+
+
+def test_out_of_memory_halves_the_batch_and_goes_on(mini_data: Path, tmp_path: Path, monkeypatch):
+    from trainer.engine import TrainingRun
+
+    real_step = TrainingRun._train_step
+    calls = {"n": 0}
+
+    def flaky_step(self, x, y, epoch, b):
+        calls["n"] += 1
+        if calls["n"] == 2 and self.cfg.batch_size == 8:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_step(self, x, y, epoch, b)
+
+    monkeypatch.setattr(TrainingRun, "_train_step", flaky_step)
+    events = _drive(fit(tiny_config(mini_data, epochs=1), tmp_path / "run"))
+    warnings = [e.message for e in events if isinstance(e, LogMessage) and e.level == "warning"]
+    assert any("batch size 4" in w for w in warnings)
+    assert isinstance(events[-1], FitFinished) and not events[-1].cancelled
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_size"] == 4

@@ -253,7 +253,11 @@ class TrainingRun:
         done_here = 0
         source = self.data.train.batches(local[st.next_batch :])
         for b, (x, y) in enumerate(source, start=st.next_batch):
-            self._train_step(x, y, epoch, b)
+            try:
+                self._train_step(x, y, epoch, b)
+            except torch.OutOfMemoryError:
+                yield self._shrink_batch_after_oom()
+                return "retry"
             st.next_batch = b + 1
             done_here += len(y) * self.world
             if self.main:
@@ -351,6 +355,29 @@ class TrainingRun:
         return metrics
 
     # ------------------------------------------------------------------ helpers
+    def _shrink_batch_after_oom(self) -> LogMessage:
+        """Out of GPU memory: halve the batch and restart this epoch from the current weights,
+        rather than lose the run. Raises (with what to change) when halving cannot help."""
+        cfg = self.cfg
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.cuda:
+            torch.cuda.empty_cache()
+        if dist.active() or cfg.batch_size < 4:
+            raise RuntimeError(
+                f"out of memory at batch size {cfg.batch_size} on {describe_device(self.device)}; "
+                "lower --img-size, choose a smaller --backbone, or use --device cpu"
+            )
+        old = cfg.batch_size
+        cfg.batch_size //= 2
+        self.state.next_batch, self.state.progress = 0, _Progress()
+        if self.main:
+            write_json(self.run_dir / CONFIG_FILE, cfg.to_dict())
+        return LogMessage(
+            f"out of memory at batch size {old}: continuing with batch size {cfg.batch_size}, "
+            f"restarting epoch {self.state.epoch} from the current weights",
+            "warning",
+        )
+
     def _should_stop(self) -> bool:
         return self.cancel.cancelled or self._time_is_up()
 

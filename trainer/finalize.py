@@ -97,7 +97,30 @@ def finalize_run(run: TrainingRun) -> Iterator[Event]:
     yield PhaseChanged("saving", "model file and reports")
     model_path = save_model_file(out / "model.safetensors", run.model, meta, ood)
     _write_reports(run, val, test, dedup)
+    _write_predictions(run, test_logits, test_y, temperature)
     return {"test": test, "val": val, "test_dedup": dedup, "model_path": model_path}
+
+
+def _write_predictions(
+    run: TrainingRun, logits: np.ndarray, labels: np.ndarray, temperature: float
+) -> None:
+    """``predictions_test.csv``: one row per test image (absolute path, true and predicted
+    class, calibrated probabilities), so a viewer can show the misclassified ones."""
+    import csv
+    import io
+
+    from trainer.metrics import softmax
+
+    classes = list(run.classes)
+    probs = softmax(logits, temperature) if len(labels) else np.zeros((0, len(classes)))
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["path", "true", "predicted", *[f"p_{c}" for c in classes]])
+    for sample, y, p in zip(run.data.split.test, labels, probs, strict=True):
+        w.writerow(
+            [str(sample.path), classes[int(y)], classes[int(p.argmax())], *[f"{v:.6f}" for v in p]]
+        )
+    write_text(run.run_dir / "predictions_test.csv", buf.getvalue())
 
 
 def _summary(
