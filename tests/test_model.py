@@ -90,3 +90,16 @@ def test_model_file_refuses_other_files(tmp_path: Path):
         load_model_file(bare)
     with pytest.raises(ModelFileError, match="no such model file"):
         load_model_file(tmp_path / "missing.safetensors")
+
+
+def test_loading_a_model_file_leaves_the_global_rng_alone(tmp_path: Path):
+    m = build_model(TINY, 3).eval()
+    path = save_model_file(tmp_path / "m.safetensors", m, _meta(m))
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    loaded = load_model_file(path)
+    assert torch.equal(torch.rand(3), expected)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(x), m(x), atol=1e-6)

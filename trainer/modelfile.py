@@ -157,14 +157,17 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> Loa
     path = Path(path)
     meta = read_metadata(path)
     tensors = load_file(str(path))
-    model = build_model(meta["backbone"], len(meta["classes"]), HeadConfig(**meta["head"]))
+    # Built on the meta device: no memory, no time, and above all no draw from torch's global
+    # random generator, which a training run in another thread relies on for reproducibility.
+    with torch.device("meta"):
+        model = build_model(meta["backbone"], len(meta["classes"]), HeadConfig(**meta["head"]))
     state = {
         k.removeprefix("model."): (v.float() if v.is_floating_point() else v)
         for k, v in tensors.items()
         if k.startswith("model.")
     }
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         raise ModelFileError(f"{path}: weights do not fit {meta['backbone']}: {exc}") from None
     ood = None
