@@ -1,0 +1,212 @@
+"""Live training curves (pyqtgraph) and the confusion matrix as a heat map.
+
+pyqtgraph rather than matplotlib for the live curves: it redraws a few points in well under a
+millisecond inside the Qt event loop, and it is pure Python. The figures the trainer writes
+into the run folder (``curves.png``, ``confusion_matrix.png``) stay matplotlib; these widgets
+show the same numbers live and save what is on screen as PNG.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")  # never pick up another installed binding
+
+import pyqtgraph as pg
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from desktop_app.training.state import RunProgress
+
+# Colour-blind-safe pair (Okabe–Ito): training blue, validation vermillion.
+TRAIN_COLOUR = "#0072B2"
+VAL_COLOUR = "#D55E00"
+BEST_COLOUR = "#777777"
+
+
+def save_widget_png(widget: QWidget, path: str | Path, scale: float = 2.0) -> Path:
+    """Render ``widget`` into a PNG at ``scale`` times its size (sharp on print and slides).
+
+    Rendering into a QImage works offscreen and for widgets that are not on screen, unlike a
+    screen grab.
+    """
+    size = widget.size()
+    image = QImage(int(size.width() * scale), int(size.height() * scale),
+                   QImage.Format.Format_ARGB32)
+    image.setDevicePixelRatio(scale)
+    image.fill(Qt.GlobalColor.white)
+    painter = QPainter(image)
+    try:
+        widget.render(painter, QPoint())
+    finally:
+        painter.end()
+    path = Path(path)
+    if not image.save(str(path), "PNG"):
+        raise OSError(f"{path}: could not write the PNG file")
+    return path
+
+
+class QtCurvePlots(QWidget):
+    """Loss and accuracy per epoch, training and validation, with the best epoch marked.
+
+    The widget renders a :class:`~desktop_app.training.state.RunProgress`: it is redrawn from
+    the whole history each time, so a resumed run (history read from its folder) and a fresh
+    one look the same and a point can never be drawn twice.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.loss_plot = self._make_plot("Loss", "cross-entropy")
+        self.accuracy_plot = self._make_plot("Accuracy", "accuracy")
+        self.accuracy_plot.setYRange(0, 1, padding=0.02)
+        layout.addWidget(self.loss_plot)
+        layout.addWidget(self.accuracy_plot)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        for key, plot, name, colour, symbol in (
+            ("loss", self.loss_plot, "training", TRAIN_COLOUR, "o"),
+            ("val_loss", self.loss_plot, "validation", VAL_COLOUR, "s"),
+            ("accuracy", self.accuracy_plot, "training", TRAIN_COLOUR, "o"),
+            ("val_accuracy", self.accuracy_plot, "validation", VAL_COLOUR, "s"),
+        ):
+            self.curves[key] = plot.plot(
+                [], [], name=name, pen=pg.mkPen(colour, width=2), symbol=symbol,
+                symbolSize=7, symbolBrush=colour, symbolPen=colour,
+            )
+        self._best_lines = [
+            pg.InfiniteLine(angle=90, movable=False,
+                            pen=pg.mkPen(BEST_COLOUR, style=Qt.PenStyle.DotLine))
+            for _ in range(2)
+        ]
+        for plot, line in zip((self.loss_plot, self.accuracy_plot), self._best_lines, strict=True):
+            plot.addItem(line, ignoreBounds=True)
+            line.setVisible(False)
+
+    @staticmethod
+    def _make_plot(title: str, y_label: str) -> pg.PlotWidget:
+        plot = pg.PlotWidget(background="w")
+        plot.setTitle(title, color="k", size="11pt")
+        item = plot.getPlotItem()
+        item.setLabel("bottom", "epoch", color="k")
+        item.setLabel("left", y_label, color="k")
+        for axis in ("bottom", "left"):
+            ax = item.getAxis(axis)
+            ax.setPen("k")
+            ax.setTextPen("k")
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.addLegend(offset=(-10, 10), labelTextColor="k")
+        # the page's own "Save plots as PNG" replaces pyqtgraph's context menu, whose export
+        # dialog offers formats that need optional packages
+        item.setMenuEnabled(False)
+        plot.setMinimumSize(260, 200)
+        return plot
+
+    def render_progress(self, progress: RunProgress) -> None:
+        for key, curve in self.curves.items():
+            xs, ys = progress.series(key)
+            curve.setData(xs, ys)
+        best = progress.best_epoch
+        for line in self._best_lines:
+            line.setVisible(best is not None)
+            if best is not None:
+                line.setValue(best)
+        epochs = max(progress.epochs, 1)
+        for plot in (self.loss_plot, self.accuracy_plot):
+            plot.setXRange(0.5, epochs + 0.5, padding=0)
+            axis = plot.getPlotItem().getAxis("bottom")
+            if epochs <= 20:
+                axis.setTickSpacing(major=1, minor=1)  # epochs are whole numbers
+            else:
+                axis.setTickSpacing()  # automatic
+
+    def clear(self) -> None:
+        self.render_progress(RunProgress())
+
+    def points(self, key: str) -> int:
+        """How many points one series shows (tests and accessibility descriptions)."""
+        data = self.curves[key].getData()[0]
+        return 0 if data is None else len(data)
+
+    def save_png(self, path: str | Path) -> Path:
+        return save_widget_png(self, path)
+
+
+def _blues(fraction: float) -> QColor:
+    """White to dark blue (matplotlib's "Blues" ends), the trainer's confusion_matrix.png."""
+    f = min(max(fraction, 0.0), 1.0)
+    lo, hi = (247, 251, 255), (8, 48, 107)
+    return QColor(*(round(a + (b - a) * f) for a, b in zip(lo, hi, strict=True)))
+
+
+class QtConfusionMatrix(QTableWidget):
+    """Rows are true classes, columns predicted classes; colour by count, like the paper.
+
+    A table rather than an image plot: counts stay text (selectable, read by screen readers),
+    and clicking a cell says which (true, predicted) pair the user wants to see, which the
+    results page uses to filter the misclassified gallery.
+    """
+
+    cell_chosen = Signal(str, str)  # true class, predicted class ("" = all)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.setCornerButtonEnabled(False)
+        self.setToolTip("Rows: true class. Columns: predicted class. Click a cell off the "
+                        "diagonal to see those images below.")
+        self._classes: list[str] = []
+        self.cellClicked.connect(self._on_cell_clicked)
+
+    def set_matrix(self, matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> None:
+        self._classes = list(classes)
+        n = len(classes)
+        self.clear()
+        self.setRowCount(n)
+        self.setColumnCount(n)
+        self.setHorizontalHeaderLabels([f"predicted\n{c}" for c in classes])
+        self.setVerticalHeaderLabels([f"true {c}" for c in classes])
+        top = max((max(row) for row in matrix), default=0) or 1
+        bold = QFont()
+        bold.setBold(True)
+        for i, row in enumerate(matrix):
+            total = sum(row) or 1
+            for j, count in enumerate(row):
+                item = QTableWidgetItem(str(count))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                colour = _blues(count / top)
+                item.setBackground(QBrush(colour))
+                item.setForeground(QBrush(QColor("white" if count / top > 0.5 else "black")))
+                if i == j:
+                    item.setFont(bold)
+                item.setToolTip(
+                    f"true {classes[i]}, predicted {classes[j]}: {count} "
+                    f"({100 * count / total:.1f} % of true {classes[i]})"
+                )
+                self.setItem(i, j, item)
+
+    def count(self, true_index: int, predicted_index: int) -> int:
+        item = self.item(true_index, predicted_index)
+        return int(item.text()) if item is not None else 0
+
+    def _on_cell_clicked(self, row: int, column: int) -> None:
+        if row == column:
+            self.cell_chosen.emit("", "")
+        else:
+            self.cell_chosen.emit(self._classes[row], self._classes[column])
+
+    def save_png(self, path: str | Path) -> Path:
+        return save_widget_png(self, path)

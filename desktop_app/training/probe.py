@@ -1,0 +1,288 @@
+"""How long will it take? A short, real measurement before a long run (no Qt).
+
+An estimate from a table of "typical speeds" would be wrong on most machines; a few real
+training steps of the chosen backbone, image size and batch size on the chosen device are not.
+The probe times:
+
+* decoding and squaring a batch of the data set's own files (the data loader's work);
+* training steps (forward, backward, optimizer) on that batch, on a GPU after one warm-up
+  step that pays for cuDNN autotuning and allocator growth;
+* one inference pass (validation, calibration and test are forward-only).
+
+The estimate adds these up the way :func:`trainer.engine.fit` spends time: every epoch trains
+on all training batches and validates once; at the end the model predicts validation, train
+(for the out-of-distribution check) and test once more. Decoding runs in ``workers`` data
+loader processes beside the training step, so a batch costs the slower of the two.
+
+A GPU out-of-memory error is an answer too: the probe halves the batch size until a step fits
+and reports the largest batch that did.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from trainer.config import TrainConfig
+
+WARMUP_STEPS = 1  # on a GPU only: cuDNN autotuning and allocator growth; a CPU has neither
+MAX_TIMED_STEPS = 3
+TIME_BUDGET_S = 6.0  # stop timing after this long (a B3 step on a laptop CPU takes seconds)
+MIN_BATCH = 2  # BatchNorm cannot train on one image
+
+
+@dataclass(frozen=True)
+class ProbeProgress:
+    message: str
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Seconds per batch on the device, and what that means for the whole run."""
+
+    device: str  # as asked ("auto", "cpu", ...): part of the key
+    device_name: str  # what it resolved to, for people
+    backbone: str
+    img_size: int
+    batch_size: int  # the batch size measured (lower than asked when the asked one did not fit)
+    requested_batch_size: int
+    step_s: float  # one training step on the device
+    decode_s_per_image: float
+    infer_s_per_image: float
+    seconds_per_batch: float  # step and decoding together, as the loop will see them
+    train_images: int
+    val_images: int
+    test_images: int
+    epochs: int
+    batches_per_epoch: int
+    epoch_s: float
+    total_s: float
+    out_of_memory: bool = False  # the requested batch size did not fit
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch_size / self.seconds_per_batch if self.seconds_per_batch > 0 else 0.0
+
+    def total_for(self, epochs: int) -> float:
+        """The whole run's estimate for another number of epochs (the per-epoch cost and the
+        fixed start and end costs do not change with it)."""
+        return self.total_s + (epochs - self.epochs) * self.epoch_s
+
+
+def probe_key(cfg: TrainConfig) -> tuple[Any, ...]:
+    """What a cached :class:`ProbeResult` must match to be reused for ``cfg``: everything that
+    changes the speed or the number of images, but not the number of epochs."""
+    return (
+        cfg.backbone, cfg.img_size, cfg.batch_size, cfg.device, cfg.amp, cfg.channels_last,
+        cfg.workers, cfg.freeze_backbone, cfg.data, cfg.split, cfg.val_fraction,
+        tuple(sorted(cfg.split_files.items())), cfg.limit_per_class,
+    )
+
+
+def _split_sizes(cfg: TrainConfig) -> tuple[list[Any], int, int, int]:
+    from trainer.data.discovery import discover
+    from trainer.data.splits import make_split
+
+    index = discover(cfg.data)
+    split = make_split(
+        index, cfg.split, split_files=cfg.split_files or None, val_fraction=cfg.val_fraction,
+        test_fraction=cfg.test_fraction, seed=cfg.seed, limit=cfg.limit_per_class,
+    )
+    return list(split.train), len(split.val), len(split.test), len(index.classes)
+
+
+def _decode_batch(
+    samples: list[Any], size: int, n: int
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Up to ``n`` real squares (uint8) and labels, and the seconds per image it took."""
+    from trainer.errors import UnreadableInputError
+    from trainer.io import read_grey
+    from trainer.preprocess import to_model_square
+
+    squares, labels = [], []
+    t0 = time.perf_counter()
+    tried = 0
+    for s in samples[: n * 2]:  # a few unreadable files must not leave us without a batch
+        tried += 1
+        try:
+            # torch.tensor copies: to_model_square may hand out a read-only view of a PIL image
+            squares.append(torch.tensor(to_model_square(read_grey(s.path), size)))
+            labels.append(s.label)
+        except UnreadableInputError:
+            continue
+        if len(squares) == n:
+            break
+    per_image = (time.perf_counter() - t0) / max(tried, 1)
+    if not squares:
+        raise ValueError("no readable training image to measure with")
+    while len(squares) < n:  # a tiny data set: repeat images so the batch has the asked size
+        squares.append(squares[len(squares) % max(len(labels), 1)])
+        labels.append(labels[len(labels) % max(len(labels), 1)])
+    return torch.stack(squares), torch.tensor(labels), per_image
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _is_oom(exc: BaseException) -> bool:
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
+
+
+class _Bench:
+    """The training step exactly as the engine runs it (augment, normalise, autocast, loss
+    with the regularisation terms, optimizer step), on random-initialised weights: speed does
+    not depend on the weights' values, and nothing is downloaded."""
+
+    def __init__(self, cfg: TrainConfig, n_classes: int, device: torch.device) -> None:
+        from trainer.model import build_model
+        from trainer.run_data import backbone_normalization
+
+        self.cfg = cfg
+        self.device = device
+        self.model = build_model(cfg.backbone, n_classes, cfg.head).to(device)
+        self.channels_last = device.type == "cuda" and cfg.channels_last
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.mean, self.std = backbone_normalization(cfg.backbone)
+        self.optimizer = torch.optim.Adamax(self.model.parameters(), lr=cfg.lr)
+        self.amp = None
+        if cfg.amp and device.type == "cuda":
+            self.amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def _inputs(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
+        from trainer.augment import augment_batch
+        from trainer.preprocess import normalize_batch
+
+        x01 = x.to(self.device).unsqueeze(1).float().div_(255.0)
+        if augment:
+            x01, _ = augment_batch(x01, self.cfg.augment, torch.Generator().manual_seed(0))
+        inputs = normalize_batch(x01, self.mean, self.std)
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        from trainer.regularization import regularization_loss
+
+        t0 = time.perf_counter()
+        self.model.train()
+        inputs = self._inputs(x, augment=True)
+        y = y.to(self.device)
+        with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
+            logits, emb = self.model(inputs, return_embedding=True)
+        loss = F.cross_entropy(logits.float(), y) + regularization_loss(
+            self.model.head, emb.float(), self.cfg.regularization
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        _sync(self.device)
+        return time.perf_counter() - t0
+
+    def infer(self, x: torch.Tensor) -> float:
+        t0 = time.perf_counter()
+        self.model.eval()
+        with torch.inference_mode(), torch.autocast(
+            self.device.type, dtype=self.amp, enabled=self.amp is not None
+        ):
+            self.model(self._inputs(x, augment=False))
+        _sync(self.device)
+        return time.perf_counter() - t0
+
+    def release(self) -> None:
+        del self.model, self.optimizer
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def _loader_workers(cfg: TrainConfig) -> int:
+    import os
+
+    if cfg.workers is not None:
+        return cfg.workers
+    return max(0, min(4, (os.cpu_count() or 1) - 1))  # as trainer.run_data's default
+
+
+def estimate(
+    step_s: float, decode_s: float, infer_s: float, workers: int, batch: int,
+    train: int, val: int, test: int, epochs: int,
+) -> tuple[float, float, float, int]:
+    """(seconds per batch, per epoch, whole run, batches per epoch) from measured costs."""
+    parallel = max(workers, 1)
+    decode_batch = decode_s * batch
+    per_batch = max(step_s, decode_batch / parallel) if workers else step_s + decode_batch
+    batches = math.ceil(train / batch)
+    if batches and train - (batches - 1) * batch < 2:
+        batches -= 1  # the engine drops a last batch of one image (BatchNorm needs two)
+    batches = max(batches, 1)
+    per_image_eval = infer_s + decode_s / parallel
+    epoch = batches * per_batch + val * per_image_eval
+    # startup (every file checked once) + epochs + calibration/OOD/test at the end
+    startup = (train + val + test) * decode_s / max(min(8, parallel * 2), 1)
+    total = startup + epochs * epoch + (val + train + test) * per_image_eval
+    return per_batch, epoch, total, batches
+
+
+def probe_speed(cfg: TrainConfig) -> Generator[ProbeProgress, None, ProbeResult]:
+    """Measure ``cfg`` on its device; yields progress messages, returns a :class:`ProbeResult`."""
+    from trainer.device import describe_device, resolve_device
+
+    device = resolve_device(cfg.device)
+    yield ProbeProgress("reading a batch of images")
+    train, n_val, n_test, n_classes = _split_sizes(cfg)
+    if not train:
+        raise ValueError("the training split is empty")
+    x, y, decode_s = _decode_batch(train, cfg.img_size, cfg.batch_size)
+    yield ProbeProgress(f"building {cfg.backbone} on {describe_device(device)}")
+    batch = cfg.batch_size
+    out_of_memory = False
+    while True:
+        bench = _Bench(replace(cfg, batch_size=batch), n_classes, device)
+        try:
+            yield ProbeProgress(f"timing training steps (batch size {batch})")
+            xb, yb = x[:batch], y[:batch]
+            for _ in range(WARMUP_STEPS if device.type != "cpu" else 0):
+                bench.train_step(xb, yb)
+                yield ProbeProgress("warm-up step done")
+            times: list[float] = []
+            t_start = time.perf_counter()
+            while len(times) < MAX_TIMED_STEPS and (
+                not times or time.perf_counter() - t_start < TIME_BUDGET_S
+            ):
+                times.append(bench.train_step(xb, yb))
+                yield ProbeProgress(f"step {len(times)}: {times[-1]:.2f} s")
+            infer_s = bench.infer(xb) / batch
+            break
+        except Exception as exc:
+            if not _is_oom(exc) or batch // 2 < MIN_BATCH:
+                raise
+            out_of_memory = True
+            batch //= 2
+            yield ProbeProgress(f"out of memory; trying batch size {batch}")
+        finally:
+            bench.release()
+    step_s = sorted(times)[len(times) // 2]
+    per_batch, epoch_s, total_s, batches = estimate(
+        step_s, decode_s, infer_s, _loader_workers(cfg), batch, len(train), n_val, n_test,
+        cfg.epochs,
+    )
+    return ProbeResult(
+        device=cfg.device, device_name=describe_device(device), backbone=cfg.backbone,
+        img_size=cfg.img_size, batch_size=batch,
+        requested_batch_size=cfg.batch_size, step_s=step_s, decode_s_per_image=decode_s,
+        infer_s_per_image=infer_s, seconds_per_batch=per_batch, train_images=len(train),
+        val_images=n_val, test_images=n_test, epochs=cfg.epochs, batches_per_epoch=batches,
+        epoch_s=epoch_s, total_s=total_s if math.isfinite(total_s) else math.nan,
+        out_of_memory=out_of_memory,
+    )
