@@ -106,6 +106,23 @@ def test_cli_train_writes_every_output_and_evaluates(mini_data: Path, tmp_path: 
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["accuracy"] == pytest.approx(report["accuracy"])
     assert evaluated["loss"] == pytest.approx(report["loss"], rel=1e-4)
+    # the de-duplicated test list: evaluate finds the same one as training did
+    assert (
+        cli(
+            [
+                "evaluate",
+                "--model",
+                str(run / "model.safetensors"),
+                "--data",
+                str(mini_data),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    with_dedup = json.loads(capsys.readouterr().out)
+    assert with_dedup["dedup"]["paths"] == report["dedup"]["paths"]
+    assert with_dedup["dedup"]["accuracy"] == pytest.approx(report["dedup"]["accuracy"])
     assert cli(["info", str(run / "model.safetensors")]) == 0
     assert "test_efficientnet" in capsys.readouterr().out
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from trainer.config import TrainConfig
 from trainer.data.sources import FileSource, TensorSource, sequential_batches
 from trainer.data.splits import Split, make_split
 from trainer.device import resolve_device
@@ -89,7 +86,6 @@ def evaluate_model(
         result["ood_flagged"] = int(loaded.ood.is_ood(emb).sum())
     if dedup and split == "test" and len(labels):
         result["dedup"] = _dedup(
-            index,
             sp,
             samples,
             logits,
@@ -101,24 +97,19 @@ def evaluate_model(
     return result
 
 
-def _dedup(index, sp, samples, logits, labels, classes, temperature, cache_meta) -> dict[str, Any]:
-    from trainer.data.duplicates import dedup_subset, phash_many
+def _dedup(sp, samples, logits, labels, classes, temperature, cache_meta) -> dict[str, Any]:
+    from trainer.data.duplicates import dedup_split_indices
+    from trainer.data.splits import Split
 
-    def hashes(items: tuple[Any, ...]) -> list[int | None]:
-        if cache_meta is not None:
-            known = dict(
-                zip((r[0] for r in cache_meta["samples"]), cache_meta["phash"], strict=True)
-            )
-            return [int(known[s.rel], 16) for s in items]
-        return phash_many([s.path for s in items])
-
-    test_h = hashes(samples)
-    ref = [h for h in hashes(sp.train + sp.val) if h is not None]
-    usable = [i for i, h in enumerate(test_h) if h is not None]
-    keep = [usable[i] for i in dedup_subset([test_h[i] for i in usable], ref, 4)]
+    known = None
+    if cache_meta is not None:
+        rels = (r[0] for r in cache_meta["samples"])
+        known = {rel: int(h, 16) for rel, h in zip(rels, cache_meta["phash"], strict=True)}
+    # the test list as evaluated (unreadable files already dropped) against train + val
+    keep = dedup_split_indices(Split(sp.train, sp.val, tuple(samples), sp.method), known)
     out = evaluate_logits(logits[keep], labels[keep], classes, temperature)
     out["paths"] = [samples[i].rel for i in keep]
     return out
 
 
-__all__ = ["TrainConfig", "evaluate_model", "np"]
+__all__ = ["evaluate_model"]

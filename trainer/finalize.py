@@ -29,25 +29,11 @@ OOD_TRAIN_LIMIT = 4000  # embeddings enough for a 256-d Gaussian; bounds CPU tim
 DEDUP_DISTANCE = 4
 
 
-def _phashes(run: TrainingRun, samples: tuple[Any, ...]) -> list[int | None]:
-    from trainer.data.duplicates import phash_many
-
-    known = run.data.phash_of
-    if known and all(s.rel in known for s in samples):
-        return [known[s.rel] for s in samples]
-    return phash_many([s.path for s in samples])
-
-
 def dedup_indices(run: TrainingRun) -> list[int]:
     """Indices into the test split of images with no pHash ≤ 4 match in train or val."""
-    from trainer.data.duplicates import dedup_subset
+    from trainer.data.duplicates import dedup_split_indices
 
-    split = run.data.split
-    test_h = _phashes(run, split.test)
-    ref_h = [h for h in _phashes(run, split.train + split.val) if h is not None]
-    usable = [i for i, h in enumerate(test_h) if h is not None]
-    keep = dedup_subset([test_h[i] for i in usable], ref_h, DEDUP_DISTANCE)
-    return [usable[i] for i in keep]
+    return dedup_split_indices(run.data.split, run.data.phash_of, DEDUP_DISTANCE)
 
 
 def finalize_run(run: TrainingRun) -> Iterator[Event]:

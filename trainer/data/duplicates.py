@@ -16,9 +16,10 @@ a Python double loop.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import imagehash
 import numpy as np
@@ -166,3 +167,27 @@ def dedup_subset(
     """
     far = min_distances(test_hashes, reference_hashes) > max_distance
     return np.nonzero(far)[0].tolist()
+
+
+def dedup_split_indices(
+    split: Any,
+    known_hashes: Mapping[str, int] | None = None,
+    max_distance: int = DEFAULT_MAX_DISTANCE,
+) -> list[int]:
+    """Indices into ``split.test`` of the images with no near-twin in train or validation.
+
+    ``known_hashes`` (relative path → pHash of the original file, as a cache stores them)
+    avoids decoding the files again; files missing from it are hashed from disk. Unreadable
+    files are left out of the list.
+    """
+
+    def hashes(samples: Sequence[Any]) -> list[int | None]:
+        if known_hashes and all(s.rel in known_hashes for s in samples):
+            return [known_hashes[s.rel] for s in samples]
+        return phash_many([s.path for s in samples])
+
+    test_h = hashes(split.test)
+    ref_h = [h for h in hashes(tuple(split.train) + tuple(split.val)) if h is not None]
+    usable = [i for i, h in enumerate(test_h) if h is not None]
+    keep = dedup_subset([test_h[i] for i in usable], ref_h, max_distance)
+    return [usable[i] for i in keep]
