@@ -274,3 +274,22 @@ def test_out_of_memory_halves_the_batch_and_goes_on(mini_data: Path, tmp_path: P
     assert any("batch size 4" in w for w in warnings)
     assert isinstance(events[-1], FitFinished) and not events[-1].cancelled
     assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_size"] == 4
+
+
+def test_ood_statistics_from_a_random_subset_of_training(mini_data, tmp_path, monkeypatch):
+    import trainer.finalize as finalize
+
+    monkeypatch.setattr(finalize, "OOD_TRAIN_LIMIT", 10)
+    seen = {}
+    real_fit = finalize.fit_ood
+
+    def spy(emb, labels, n_classes, val_emb=None):
+        seen["labels"] = labels
+        return real_fit(emb, labels, n_classes, val_emb)
+
+    monkeypatch.setattr(finalize, "fit_ood", spy)
+    events = _drive(fit(tiny_config(mini_data, epochs=1), tmp_path / "run"))
+    assert isinstance(events[-1], FitFinished)
+    assert len(seen["labels"]) == 10
+    assert len(set(seen["labels"].tolist())) > 1  # not just the first class of the sorted split
+    assert load_model_file(tmp_path / "run" / "model.safetensors").ood is not None

@@ -401,17 +401,17 @@ class TrainingRun:
             self.scheduler.step()
 
     def infer(
-        self, part: str, limit: int | None = None
+        self, part: str, indices: list[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(logits, embeddings, labels) of a split, in order, with the unwrapped model."""
-        from trainer.data.sources import sequential_batches
-
+        """(logits, embeddings, labels) of a split (or of ``indices`` into it), in order, with
+        the unwrapped model."""
         source = getattr(self.data, part)
-        n = len(source) if limit is None else min(limit, len(source))
+        order = list(range(len(source))) if indices is None else list(indices)
+        size = max(self.cfg.batch_size, 32)
         return predict_source(
             self.model,
             source,
-            sequential_batches(n, max(self.cfg.batch_size, 32)),
+            [order[i : i + size] for i in range(0, len(order), size)],
             self.device,
             self.data.mean,
             self.data.std,

@@ -42,10 +42,12 @@ def finalize_run(run: TrainingRun) -> Iterator[Event]:
     val_logits, val_emb, val_y = run.infer("val")
     temperature = fit_temperature(val_logits, val_y)
     val = evaluate_logits(val_logits, val_y, classes, temperature)
-    _, train_emb, train_y = run.infer("train", limit=None)
-    if len(train_y) > OOD_TRAIN_LIMIT:
-        pick = np.random.default_rng(0).choice(len(train_y), OOD_TRAIN_LIMIT, replace=False)
-        train_emb, train_y = train_emb[pick], train_y[pick]
+    n_train = len(run.data.train)
+    pick = None  # a random subset: the split is sorted by class, its head is one class
+    if n_train > OOD_TRAIN_LIMIT:
+        chosen = np.random.default_rng(0).choice(n_train, OOD_TRAIN_LIMIT, replace=False)
+        pick = sorted(int(i) for i in chosen)
+    _, train_emb, train_y = run.infer("train", pick)
     ood = fit_ood(train_emb, train_y, len(classes), val_emb)
 
     yield PhaseChanged("evaluating", "test split")
