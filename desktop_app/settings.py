@@ -1,0 +1,137 @@
+"""What the app remembers between sessions, behind typed accessors.
+
+One class owns every key, so a typo cannot silently create a second setting and the types
+that come back are the types that went in (QSettings' INI and registry back ends return
+strings, and a one-element list comes back as a bare string).
+
+Nothing identifying is stored: paths of recently opened files are kept because the user
+opened them, but no DICOM attribute ever is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from trainer.cam import CAM_METHODS
+
+ORGANIZATION = "brainmri"
+APPLICATION = "brainmri-app"
+MAX_RECENT = 10
+DEFAULT_OPACITY = 0.4
+DEFAULT_CAM_METHOD = "gradcam"
+
+
+class AppSettings:
+    """Typed view of a :class:`QSettings` store.
+
+    Pass a store to isolate tests (an INI file in a temporary folder) or to keep a
+    screenshot run from touching the user's settings; by default the platform's usual place.
+    """
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store if store is not None else QSettings(ORGANIZATION, APPLICATION)
+
+    @classmethod
+    def in_file(cls, path: str | Path) -> AppSettings:
+        return cls(QSettings(str(path), QSettings.Format.IniFormat))
+
+    def sync(self) -> None:
+        self.store.sync()
+
+    # -- helpers --------------------------------------------------------------------------
+    def _get(self, key: str, default: Any) -> Any:
+        value = self.store.value(key, default)
+        return default if value is None else value
+
+    def _str_list(self, key: str) -> list[str]:
+        value = self.store.value(key, [])
+        if value is None or value == "":
+            return []
+        if isinstance(value, str):
+            return [value]
+        return [str(v) for v in value]
+
+    # -- folders and files ------------------------------------------------------------
+    @property
+    def last_folder(self) -> str:
+        folder = str(self._get("files/last_folder", ""))
+        return folder if folder and Path(folder).is_dir() else str(Path.home())
+
+    @last_folder.setter
+    def last_folder(self, folder: str | Path) -> None:
+        self.store.setValue("files/last_folder", str(folder))
+
+    @property
+    def recent_files(self) -> list[str]:
+        return self._str_list("files/recent")
+
+    def add_recent(self, path: str | Path) -> None:
+        path = str(path)
+        recent = [p for p in self.recent_files if p != path]
+        self.store.setValue("files/recent", [path, *recent][:MAX_RECENT])
+
+    def clear_recent(self) -> None:
+        self.store.setValue("files/recent", [])
+
+    # -- display ------------------------------------------------------------------------
+    @property
+    def opacity(self) -> float:
+        try:
+            value = float(self._get("display/opacity", DEFAULT_OPACITY))
+        except (TypeError, ValueError):
+            return DEFAULT_OPACITY
+        return min(1.0, max(0.0, value))
+
+    @opacity.setter
+    def opacity(self, value: float) -> None:
+        self.store.setValue("display/opacity", float(value))
+
+    @property
+    def cam_method(self) -> str:
+        method = str(self._get("display/cam_method", DEFAULT_CAM_METHOD))
+        return method if method in CAM_METHODS else DEFAULT_CAM_METHOD
+
+    @cam_method.setter
+    def cam_method(self, method: str) -> None:
+        self.store.setValue("display/cam_method", method)
+
+    # -- models -------------------------------------------------------------------------
+    @property
+    def model_files(self) -> list[str]:
+        """Model files the user opened by hand (the model menu lists them again)."""
+        return self._str_list("models/files")
+
+    @model_files.setter
+    def model_files(self, paths: list[str]) -> None:
+        self.store.setValue("models/files", list(paths))
+
+    @property
+    def active_model(self) -> str:
+        """Path of the model last used, "" for the bundled default."""
+        return str(self._get("models/active", ""))
+
+    @active_model.setter
+    def active_model(self, path: str) -> None:
+        self.store.setValue("models/active", path)
+
+    # -- window ---------------------------------------------------------------------------
+    @property
+    def geometry(self) -> QByteArray | None:
+        value = self.store.value("window/geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    @geometry.setter
+    def geometry(self, value: QByteArray) -> None:
+        self.store.setValue("window/geometry", value)
+
+    @property
+    def window_state(self) -> QByteArray | None:
+        value = self.store.value("window/state")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    @window_state.setter
+    def window_state(self, value: QByteArray) -> None:
+        self.store.setValue("window/state", value)

@@ -1,0 +1,268 @@
+"""The viewer's state: loaded items, the current one, display settings and cached results.
+
+Every viewer widget receives this object in its constructor and listens to its signals, so
+no widget talks to another one directly (napari's layer/dims pattern). Results are cached by
+what they depend on, never by "what is on screen": a prediction that arrives late for an item
+the user has left is still right and is kept, it is just not shown. That removes a whole
+class of races between workers and the selection.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from desktop_app.settings import DEFAULT_CAM_METHOD, DEFAULT_OPACITY
+
+if TYPE_CHECKING:
+    from trainer.io import Scan, ScanSlice, Window
+    from trainer.predict import Prediction
+
+__all__ = ["CAM_LABELS", "PREDICTED", "QtViewerState", "ViewerItem"]
+
+CAM_LABELS = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "eigencam": "EigenCAM",
+    "layercam": "LayerCAM",
+}
+PREDICTED = ""  # target-class value meaning "the predicted class"
+MAX_CAMS = 64  # CAM maps kept in memory (a series scrolled end to end would hold hundreds)
+
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class ViewerItem:
+    """One entry of the item list: a readable scan, or a path with the reason it is not."""
+
+    source: Path
+    scan: Scan | None = None
+    error: str | None = None
+    thumbnail: np.ndarray | None = None  # uint8 grey, at most 96 px
+    position: int = 0  # index into scan.slices
+    window: Window | None = None  # the user's window; None = each slice's default
+    details: list[str] = field(default_factory=list)  # per-file reasons behind ``error``
+    id: int = field(default_factory=lambda: next(_ids))
+
+    @property
+    def name(self) -> str:
+        return self.source.name or str(self.source)
+
+    @property
+    def n_slices(self) -> int:
+        return len(self.scan.slices) if self.scan is not None else 0
+
+    @property
+    def is_series(self) -> bool:
+        return self.n_slices > 1
+
+    @property
+    def is_dicom(self) -> bool:
+        return self.scan is not None and self.scan.kind.startswith("dicom")
+
+    @property
+    def current_slice(self) -> ScanSlice | None:
+        if self.scan is None or not self.scan.slices:
+            return None
+        return self.scan.slices[min(self.position, self.n_slices - 1)]
+
+    @property
+    def position_label(self) -> str:
+        return f"slice {self.position + 1} of {self.n_slices}" if self.is_series else ""
+
+
+@dataclass
+class DisplaySettings:
+    invert: bool = False
+    overlay: bool = True
+    opacity: float = DEFAULT_OPACITY
+    cam_method: str = DEFAULT_CAM_METHOD
+    target: str = PREDICTED  # a class name, or PREDICTED
+    side_by_side: bool = False
+    show_identifiers: bool = False
+
+
+CamKey = tuple[int, int, str, str]  # item id, position, method, target
+SliceKey = tuple[int, int]  # item id, position
+
+
+class QtViewerState(QObject):
+    """Holds the items and everything the viewer shows about them; emits when they change."""
+
+    items_added = Signal(list)  # list[ViewerItem]
+    items_cleared = Signal()
+    item_updated = Signal(object)  # ViewerItem whose label/status changed
+    current_changed = Signal(object)  # ViewerItem | None
+    view_changed = Signal()  # slice, window or display setting: the canvas redraws
+    results_changed = Signal()  # a prediction, CAM or error arrived (or the cache was cleared)
+    classes_changed = Signal(list)  # the active model's classes
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.items: list[ViewerItem] = []
+        self.current: ViewerItem | None = None
+        self.display = DisplaySettings()
+        self.classes: list[str] = []
+        self.predictions: dict[SliceKey, Prediction] = {}
+        self.cams: dict[CamKey, np.ndarray] = {}  # float maps in [0, 1] (exports use these)
+        self.heats: dict[CamKey, np.ndarray] = {}  # the same maps coloured, uint8 RGB (display)
+        self.errors: dict[SliceKey, str] = {}  # prediction failed: nothing more is tried
+        self.cam_errors: dict[CamKey, str] = {}  # one CAM failed: other methods may still work
+        self.identifiers: dict[int, dict[str, str]] = {}  # only while the user asks for them
+
+    # -- items --------------------------------------------------------------------------
+    def add_items(self, items: list[ViewerItem]) -> None:
+        if not items:
+            return
+        self.items.extend(items)
+        self.items_added.emit(items)
+        if self.current is None:
+            self.select(next((i for i in items if i.scan is not None), None))
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.predictions.clear()
+        self.cams.clear()
+        self.heats.clear()
+        self.errors.clear()
+        self.cam_errors.clear()
+        self.identifiers.clear()
+        self.items_cleared.emit()
+        self.select(None)
+
+    def select(self, item: ViewerItem | None) -> None:
+        if item is self.current:
+            return
+        self.current = item
+        self.current_changed.emit(item)
+        self.view_changed.emit()
+        self.results_changed.emit()
+
+    # -- slices and window ------------------------------------------------------------------
+    def set_position(self, position: int) -> None:
+        item = self.current
+        if item is None or item.n_slices == 0:
+            return
+        position = max(0, min(int(position), item.n_slices - 1))
+        if position == item.position:
+            return
+        item.position = position
+        self.view_changed.emit()
+        self.results_changed.emit()
+        self.item_updated.emit(item)
+
+    def step(self, delta: int) -> None:
+        if self.current is not None:
+            self.set_position(self.current.position + delta)
+
+    def set_window(self, window: Window | None) -> None:
+        if self.current is None:
+            return
+        self.current.window = window
+        self.view_changed.emit()
+
+    # -- display settings -----------------------------------------------------------------
+    def set_display(self, **changes: Any) -> None:
+        """Change display settings (``opacity=0.3``, ``cam_method="eigencam"``...)."""
+        changed = False
+        for name, value in changes.items():
+            if not hasattr(self.display, name):
+                raise AttributeError(f"no display setting {name!r}")
+            if getattr(self.display, name) != value:
+                setattr(self.display, name, value)
+                changed = True
+        if changed:
+            self.view_changed.emit()
+            self.results_changed.emit()
+
+    def set_classes(self, classes: list[str]) -> None:
+        """A new model: its classes, and every cached result is void."""
+        self.classes = list(classes)
+        if self.display.target not in self.classes:
+            self.display.target = PREDICTED
+        self.predictions.clear()
+        self.cams.clear()
+        self.heats.clear()
+        self.errors.clear()
+        self.cam_errors.clear()
+        self.classes_changed.emit(self.classes)
+        for item in self.items:
+            self.item_updated.emit(item)
+        self.view_changed.emit()
+        self.results_changed.emit()
+
+    # -- results ----------------------------------------------------------------------------
+    def slice_key(self, item: ViewerItem | None = None) -> SliceKey | None:
+        item = item if item is not None else self.current
+        if item is None or item.scan is None:
+            return None
+        return (item.id, item.position)
+
+    def cam_key(self, item: ViewerItem | None = None) -> CamKey | None:
+        key = self.slice_key(item)
+        if key is None:
+            return None
+        return (*key, self.display.cam_method, self.display.target)
+
+    def prediction(self, item: ViewerItem | None = None) -> Prediction | None:
+        key = self.slice_key(item)
+        return self.predictions.get(key) if key else None
+
+    def cam(self, item: ViewerItem | None = None) -> np.ndarray | None:
+        key = self.cam_key(item)
+        return self.cams.get(key) if key else None
+
+    def error(self, item: ViewerItem | None = None) -> str | None:
+        """Why the prediction failed (None if it did not)."""
+        key = self.slice_key(item)
+        return self.errors.get(key) if key else None
+
+    def cam_error(self, item: ViewerItem | None = None) -> str | None:
+        """Why the CAM asked for now failed (None if it did not)."""
+        key = self.cam_key(item)
+        return self.cam_errors.get(key) if key else None
+
+    def store_prediction(self, key: SliceKey, prediction: Prediction) -> None:
+        self.predictions[key] = prediction
+        self._announce(key)
+
+    def heat(self, item: ViewerItem | None = None) -> np.ndarray | None:
+        key = self.cam_key(item)
+        return self.heats.get(key) if key else None
+
+    def store_cam(self, key: CamKey, cam: np.ndarray, heat: np.ndarray) -> None:
+        self.cams[key] = cam
+        self.heats[key] = heat
+        # Maps are big (about 2 MB for a 512² slice with its colours); keep the latest ones.
+        # Predictions are small and are all kept.
+        while len(self.cams) > MAX_CAMS:
+            oldest = next(iter(self.cams))
+            del self.cams[oldest]
+            self.heats.pop(oldest, None)
+        if key == self.cam_key():
+            self.view_changed.emit()
+            self.results_changed.emit()
+
+    def store_error(self, key: SliceKey | CamKey, message: str) -> None:
+        if len(key) == 2:
+            self.errors[key[:2]] = message
+        else:
+            self.cam_errors[key] = message  # type: ignore[index]
+        self._announce(key[:2])
+
+    def _announce(self, key: SliceKey) -> None:
+        item = next((i for i in self.items if i.id == key[0]), None)
+        if item is not None and item.position == key[1]:
+            self.item_updated.emit(item)
+        if key == self.slice_key():
+            self.view_changed.emit()  # the target class of the overlay may now be known
+            self.results_changed.emit()
+
+    def item_by_id(self, item_id: int) -> ViewerItem | None:
+        return next((i for i in self.items if i.id == item_id), None)
