@@ -102,6 +102,8 @@ class QtGeneratorWorker(QObject):
             return True
         if not self._done.wait(timeout_s):
             return False
+        if self not in _RUNNING:  # thread finished and handed to deleteLater: do not touch it
+            return True
         return self._thread.wait(1000 if timeout_s is None else max(1, int(timeout_s * 1000)))
 
     # -- the worker thread ----------------------------------------------------------------
