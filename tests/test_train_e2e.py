@@ -293,3 +293,43 @@ def test_ood_statistics_from_a_random_subset_of_training(mini_data, tmp_path, mo
     assert len(seen["labels"]) == 10
     assert len(set(seen["labels"].tolist())) > 1  # not just the first class of the sorted split
     assert load_model_file(tmp_path / "run" / "model.safetensors").ood is not None
+
+
+def test_ctrl_c_saves_a_resumable_state(mini_data: Path, tmp_path: Path):
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "trainer",
+        "train",
+        "--data",
+        str(mini_data),
+        "--epochs",
+        "50",
+        "--out",
+        str(run),
+        *TINY_ARGS,
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines = []
+    deadline = time.monotonic() + 300
+    for line in proc.stdout:  # wait until the loop runs, then press Ctrl-C
+        lines.append(line)
+        if "val_acc" in line or time.monotonic() > deadline:
+            proc.send_signal(signal.SIGINT)
+            break
+    out = "".join(lines) + proc.communicate(timeout=300)[0]
+    assert proc.returncode == 3, out[-2000:]
+    assert "resume with" in out and (run / "state.pt").is_file()
+    assert not (run / "model.safetensors").exists()
+    saved = torch.load(run / "state.pt", weights_only=True)
+    assert saved["epoch"] >= 2  # at least one whole epoch was kept
