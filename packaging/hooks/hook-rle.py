@@ -1,0 +1,4 @@
+# pylibjpeg-rle reads its version from its distribution's metadata on import.
+from PyInstaller.utils.hooks import copy_metadata
+
+datas = copy_metadata("pylibjpeg-rle")
