@@ -36,3 +36,13 @@ def test_import_linter_contracts():
         pytest.skip("import-linter not installed (pip install brainmri[dev])")
     proc = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cli_help_does_not_load_torch():
+    code = (
+        "import sys\n"
+        "from trainer.cli.main import build_parser\n"
+        "build_parser().format_help()\n"
+        "sys.exit(1 if 'torch' in sys.modules else 0)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

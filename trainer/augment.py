@@ -13,24 +13,12 @@ an interrupted run that resumes draws exactly the same ones.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    rotation_deg: float = 5.0
-    shift_fraction: float = 0.05
-    hflip: bool = True
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    @property
-    def enabled(self) -> bool:
-        return self.rotation_deg > 0 or self.shift_fraction > 0 or self.hflip
+from trainer.config import AugmentConfig
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """A training run's full recipe, and the named presets that fill it in.
 
+Pure dataclasses, no torch: the command line builds its help from here in milliseconds.
+
 Every field is recorded in the run's ``config.json`` and the model file, so a result can
 always be traced to the exact recipe that made it.
 """
@@ -7,12 +9,44 @@ always be traced to the exact recipe that made it.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trainer.augment import AugmentConfig
-from trainer.model import HeadConfig
-from trainer.regularization import RegularizationConfig
+
+@dataclass(frozen=True)
+class HeadConfig:
+    hidden: int = 256
+    dropout: float = 0.45
+    bn_momentum: float = 0.01  # Keras momentum 0.99
+    bn_eps: float = 1e-3
+    global_pool: str = "max"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotation_deg: float = 5.0
+    shift_fraction: float = 0.05
+    hflip: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def enabled(self) -> bool:
+        return self.rotation_deg > 0 or self.shift_fraction > 0 or self.hflip
+
+
+@dataclass(frozen=True)
+class RegularizationConfig:
+    l2_kernel: float = 0.016
+    l1_activity: float = 0.006
+    l1_bias: float = 0.006
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
 
 
 @dataclass

@@ -9,22 +9,10 @@ logits, and calibration divides logits by a temperature before the softmax.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class HeadConfig:
-    hidden: int = 256
-    dropout: float = 0.45
-    bn_momentum: float = 0.01  # Keras momentum 0.99
-    bn_eps: float = 1e-3
-    global_pool: str = "max"
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+from trainer.config import HeadConfig
 
 
 class PaperHead(nn.Module):

@@ -11,21 +11,10 @@ stay comparable between recipes. Setting all three to 0 gives a plain head (use
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 
+from trainer.config import RegularizationConfig
 from trainer.model import PaperHead
-
-
-@dataclass(frozen=True)
-class RegularizationConfig:
-    l2_kernel: float = 0.016
-    l1_activity: float = 0.006
-    l1_bias: float = 0.006
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def regularization_loss(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from trainer.modelfile import read_metadata
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="show a model file's metadata")
@@ -16,6 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trainer.modelfile import read_metadata
+
     meta = read_metadata(args.model)
     if args.json:
         print(json.dumps(meta, indent=2))
