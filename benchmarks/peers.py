@@ -44,7 +44,8 @@ paths = json.loads(open(sys.argv[2]).read())
 preds, times = [], []
 for p in paths:
     t0 = time.perf_counter()
-    img = Image.open(p).convert("RGB").resize((150, 150), Image.NEAREST)  # ImageDataGenerator default
+    # nearest neighbour: ImageDataGenerator's default interpolation
+    img = Image.open(p).convert("RGB").resize((150, 150), Image.NEAREST)
     x = preprocess_input(np.asarray(img, dtype=np.float32)[None])
     preds.append(int(np.argmax(model(x, training=False).numpy()[0])))
     times.append(time.perf_counter() - t0)
