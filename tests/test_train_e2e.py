@@ -49,6 +49,13 @@ TINY_ARGS = [
 ]
 
 
+def evaluate_json(run: Path, data: Path, capsys, dedup: bool = True) -> dict:
+    """``brainmri evaluate --json`` on a run's model; returns the parsed result."""
+    args = ["evaluate", "--model", str(run / "model.safetensors"), "--data", str(data), "--json"]
+    assert cli(args if dedup else [*args, "--no-dedup"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
 def tiny_config(data: Path, epochs: int = 2):
     return preset_config(
         "paper",
@@ -89,38 +96,11 @@ def test_cli_train_writes_every_output_and_evaluates(mini_data: Path, tmp_path: 
     loaded = load_model_file(run / "model.safetensors")
     assert loaded.ood is not None
 
-    assert (
-        cli(
-            [
-                "evaluate",
-                "--model",
-                str(run / "model.safetensors"),
-                "--data",
-                str(mini_data),
-                "--json",
-                "--no-dedup",
-            ]
-        )
-        == 0
-    )
-    evaluated = json.loads(capsys.readouterr().out)
+    evaluated = evaluate_json(run, mini_data, capsys, dedup=False)
     assert evaluated["accuracy"] == pytest.approx(report["accuracy"])
     assert evaluated["loss"] == pytest.approx(report["loss"], rel=1e-4)
     # the de-duplicated test list: evaluate finds the same one as training did
-    assert (
-        cli(
-            [
-                "evaluate",
-                "--model",
-                str(run / "model.safetensors"),
-                "--data",
-                str(mini_data),
-                "--json",
-            ]
-        )
-        == 0
-    )
-    with_dedup = json.loads(capsys.readouterr().out)
+    with_dedup = evaluate_json(run, mini_data, capsys, dedup=True)
     assert with_dedup["dedup"]["paths"] == report["dedup"]["paths"]
     assert with_dedup["dedup"]["accuracy"] == pytest.approx(report["dedup"]["accuracy"])
     assert cli(["info", str(run / "model.safetensors")]) == 0
@@ -206,21 +186,7 @@ def test_torchrun_two_cpu_processes(mini_data: Path, tmp_path: Path, capsys):
     assert proc.stdout.count("epoch   1/1") == 1  # rank 0 alone reports
     report = json.loads((run / "eval_test.json").read_text())
     # the metrics rank 0 wrote are what a single process computes from the checkpoint
-    assert (
-        cli(
-            [
-                "evaluate",
-                "--model",
-                str(run / "model.safetensors"),
-                "--data",
-                str(mini_data),
-                "--json",
-                "--no-dedup",
-            ]
-        )
-        == 0
-    )
-    single = json.loads(capsys.readouterr().out)
+    single = evaluate_json(run, mini_data, capsys, dedup=False)
     assert single["accuracy"] == pytest.approx(report["accuracy"])
     assert single["loss"] == pytest.approx(report["loss"], rel=1e-4)
     assert single["confusion_matrix"] == report["confusion_matrix"]
