@@ -45,7 +45,7 @@ from trainer.events import (
     RunStarted,
 )
 from trainer.model import BrainTumorClassifier, build_model, parameter_table, set_backbone_trainable
-from trainer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
+from trainer.preprocess import normalize_batch
 from trainer.pretrained import apply_pretrained
 from trainer.regularization import regularization_loss
 
@@ -612,4 +612,4 @@ def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "TrainingRun", "epoch_batches", "fit", "predict_source"]
+__all__ = ["TrainingRun", "epoch_batches", "fit", "predict_source"]
