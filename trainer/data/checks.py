@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ from trainer.atomic import write_text
 from trainer.data.discovery import TESTING_DIR, TRAINING_DIR, DatasetIndex, Sample, discover
 from trainer.data.duplicates import DEFAULT_MAX_DISTANCE, dedup_subset, near_duplicate_pairs, phash
 from trainer.data.splits import SPLIT_NAMES, Split, make_split
-from trainer.data.validation import FileInfo, inspect_file
+from trainer.data.validation import FileInfo, inspect_file, map_in_threads
 
 SPLIT_RELATIONS = (
     ("train", "train"),
@@ -190,14 +188,7 @@ def _scan_one(sample: Sample) -> _Scanned:
 def _scan(
     samples: Sequence[Sample], workers: int | None, progress: Callable[[int, int], None] | None
 ) -> list[_Scanned]:
-    workers = workers or min(8, os.cpu_count() or 1)
-    out: list[_Scanned] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, item in enumerate(pool.map(_scan_one, samples, chunksize=16)):
-            out.append(item)
-            if progress is not None:
-                progress(i + 1, len(samples))
-    return out
+    return map_in_threads(_scan_one, samples, workers, progress)
 
 
 def _split_for_check(

@@ -13,11 +13,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
 from trainer.data.discovery import Sample
 from trainer.errors import UnreadableInputError
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -65,20 +69,31 @@ def inspect_file(sample: Sample) -> FileInfo:
     return FileInfo(sample.rel, True, None, width, height, mode, digest, len(data))
 
 
+def map_in_threads(
+    func: Callable[[T], R],
+    items: Sequence[T],
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[R]:
+    """``func`` over ``items`` in a thread pool (Pillow and numpy release the GIL while they
+    decode and hash); results keep the input order; ``progress(done, total)`` as they come."""
+    workers = workers or min(8, os.cpu_count() or 1)
+    out: list[R] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for i, result in enumerate(pool.map(func, items, chunksize=16)):
+            out.append(result)
+            if progress is not None:
+                progress(i + 1, len(items))
+    return out
+
+
 def inspect_files(
     samples: Sequence[Sample],
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[FileInfo]:
     """Inspect all samples in parallel; results keep the input order."""
-    workers = workers or min(8, os.cpu_count() or 1)
-    out: list[FileInfo] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, info in enumerate(pool.map(inspect_file, samples, chunksize=16)):
-            out.append(info)
-            if progress is not None:
-                progress(i + 1, len(samples))
-    return out
+    return map_in_threads(inspect_file, samples, workers, progress)
 
 
 def fingerprint(infos: Sequence[FileInfo], split_of: dict[str, str]) -> str:
