@@ -91,34 +91,17 @@ def wait_for_view(qtbot, tab: QtViewerTab, timeout: int = WAIT_MS) -> None:
 def write_series(folder: Path, jpegs: list[Path]) -> Path:
     """A small MR series (one file per slice, shuffled names) with identifying attributes
     filled in, so the tests can check they never leak."""
-    import pydicom
+    from dicom_factory import make_series
     from PIL import Image
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-    folder.mkdir(parents=True, exist_ok=True)
-    series_uid, study_uid = generate_uid(), generate_uid()
-    for n, jpeg in enumerate(jpegs):
-        grey = np.asarray(Image.open(jpeg).convert("L").resize((128, 128)), np.uint16) * 4
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MRImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = pydicom.Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.PatientName, ds.PatientID, ds.PatientBirthDate = PATIENT, PATIENT_ID, "19700101"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-        ds.StudyDate, ds.Modality, ds.SeriesNumber = "20240102", "MR", 3
-        ds.SeriesDescription, ds.InstanceNumber = "T1 AX test", n + 1
-        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, 5.0 * n], [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing, ds.SliceThickness = [0.9, 0.9], 5.0
-        ds.Rows, ds.Columns = grey.shape
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.WindowCenter, ds.WindowWidth = 510, 1020
-        ds.PixelData = grey.tobytes()
-        ds.save_as(folder / f"IM{(7 * n) % len(jpegs):04d}", enforce_file_format=True)
+    volume = np.stack(
+        [np.asarray(Image.open(j).convert("L").resize((128, 128)), np.uint16) * 4 for j in jpegs]
+    )
+    make_series(
+        folder, volume, names=[f"IM{(7 * n) % len(jpegs):04d}" for n in range(len(jpegs))],
+        bits_stored=12, window=(510, 1020), series_number=3, series_description="T1 AX test",
+        patient_name=PATIENT, patient_id=PATIENT_ID, extra={"PixelSpacing": [0.9, 0.9]},
+    )
     return folder
 
 
