@@ -3,18 +3,23 @@ this is not a clinical device."""
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
     QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
     QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -70,6 +75,7 @@ class QtMainWindow(QMainWindow):
         super().__init__(parent)
         self.registry = registry
         self.settings = settings
+        self._help_dialog: QDialog | None = None
         self.setWindowTitle(WINDOW_TITLE)
         self.setWindowIcon(app_icon())
         self.tabs = QTabWidget()
@@ -151,6 +157,7 @@ class QtMainWindow(QMainWindow):
         background), so it must not stop the event loop, a screenshot run or a test."""
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
                           self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # file names and reasons, never HTML
         box.setWindowModality(Qt.WindowModality.NonModal)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.show()
@@ -171,7 +178,7 @@ class QtMainWindow(QMainWindow):
         self._action(file_menu, "&Classify all loaded items…", self.viewer.classify_all,
                      "Ctrl+Shift+C")
         file_menu.addSeparator()
-        self._action(file_menu, "C&lear list", self.viewer.clear)
+        self._action(file_menu, "C&lear list…", self.viewer.clear_with_confirmation)
         self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
 
         # Single-key shortcuts as in DICOM viewers, but only while the Viewer tab has the
@@ -195,6 +202,8 @@ class QtMainWindow(QMainWindow):
         self._rebuild_model_menu()
 
         help_menu = menu.addMenu("&Help")
+        self._action(help_menu, "&Reading the screen", self.show_reading_help,
+                     QKeySequence.HelpContents)
         self._action(help_menu, "&About", self.show_about)
 
     def _action(
@@ -286,10 +295,32 @@ class QtMainWindow(QMainWindow):
             f"<p><b style='color:#c0392b'>{NOT_FOR_CLINICAL_USE}</b> It is not a medical "
             "device, has not been clinically validated, and must not be used to diagnose, "
             "treat or triage anyone.</p>"
-            f"<p>Active model: {model}</p>"
+            f"<p>Active model: {html.escape(model)}</p>"
             "<p>Trained on the public Brain Tumor MRI Dataset (M. Nickparvar, CC0; from "
             "Cheng et al. 2015, SARTAJ and Br35H). Open source, MIT licence.</p>"
         )
+
+    def show_reading_help(self) -> QDialog:
+        """What the probabilities, the overlay and the warnings mean (non-modal: it can stay
+        open beside the image it explains)."""
+        from desktop_app.help import READING_THE_SCREEN, READING_THE_SCREEN_TITLE
+
+        if self._help_dialog is None:
+            dialog = QDialog(self)
+            dialog.setWindowTitle(READING_THE_SCREEN_TITLE)
+            browser = QTextBrowser()
+            browser.setOpenExternalLinks(True)
+            browser.setMarkdown(READING_THE_SCREEN)
+            buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+            buttons.rejected.connect(dialog.close)
+            layout = QVBoxLayout(dialog)
+            layout.addWidget(browser)
+            layout.addWidget(buttons)
+            dialog.resize(640, 620)
+            self._help_dialog = dialog
+        self._help_dialog.show()
+        self._help_dialog.raise_()
+        return self._help_dialog
 
     def show_about(self) -> None:
         box = QMessageBox(self)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from desktop_app.messages import plain_message
 from desktop_app.settings import AppSettings
 from desktop_app.workers import QtGeneratorWorker
 from trainer.assets import default_model_path, user_models_dir
@@ -240,6 +241,6 @@ class QtModelRegistry(QObject):
 
 def _message(path: Path, exc: BaseException) -> str:
     """One line naming the file: ModelFileError messages already do, others get it added."""
-    text = str(exc) if isinstance(exc, ModelFileError) else f"{type(exc).__name__}: {exc}"
+    text = plain_message(exc)
     return text if str(path) in text else f"{path}: {text}"
 

@@ -274,7 +274,8 @@ def test_data_step_reports_leakage_and_unreadable_files_in_plain_words(
 
 @pytest.mark.gui
 def test_wizard_end_to_end_from_folder_to_model_in_the_viewer(
-    qtbot: Any, make_tab: Any, mini_data: Path, tmp_path: Path, user_home: Path
+    qtbot: Any, make_tab: Any, mini_data: Path, tmp_path: Path, user_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from desktop_app.models import QtModelRegistry
     from desktop_app.settings import AppSettings
@@ -354,8 +355,12 @@ def test_wizard_end_to_end_from_folder_to_model_in_the_viewer(
     click(qtbot, results.keep_button)
     assert tab.current_step() == 4
     tab.keep_page.name_edit.setText("Quick check on mini")
+    asked: list[str] = []  # a quick-check model is weak: the page asks before using it
+    monkeypatch.setattr(type(tab.keep_page), "confirm_use",
+                        lambda self, concern: asked.append(concern) or True)
     with qtbot.waitSignal(registry.active_model_changed, timeout=60_000) as activated:
         click(qtbot, tab.keep_page.use_button)
+    assert asked and "test accuracy" in asked[0]
     kept = user_home / "models" / "Quick check on mini" / "model.safetensors"
     assert activated.args[0].path == kept and registry.active.path == kept
     assert registry.predictor is not None and registry.predictor.classes == list(CLASSES)

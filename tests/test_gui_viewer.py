@@ -515,10 +515,32 @@ def test_self_test_passes_and_fails_with_one_line(
     assert "default model" in err
     (assets / "models").mkdir()
     shutil.copy(tiny_model_file, assets / "models" / "default.safetensors")
+    # The untrained model gets some sample wrong: the self-test says which, and fails.
+    from trainer.io import load_paths
+    from trainer.predict import Predictor
+
+    samples = sorted((assets / "samples").glob("*.jpg"))
+    scans, _ = load_paths(samples)
+    preds = Predictor(None, device="cpu").predict_slices([s.slices[0] for s in scans])
     ok, message = self_test(device="cpu")
+    wrong = [p for p, r in zip(samples, preds, strict=True)
+             if not p.name.startswith(r.predicted_class + "_")]
+    if wrong:
+        assert not ok and "expected" in message and wrong[0].name in message
+    # Named after what this model predicts, every sample passes (when none is flagged OOD).
+    for path, pred in zip(samples, preds, strict=True):
+        path.rename(path.with_name(f"{pred.predicted_class}_{path.name}"))
+    ok, message = self_test(device="cpu")
+    if any(p.ood for p in preds):
+        assert not ok and "out of distribution" in message
+        return
     assert ok, message
-    n_samples = len(list((assets / "samples").glob("*.jpg")))
-    assert f"{n_samples} samples" in message and "\n" not in message
+    assert f"{len(samples)} samples" in message and "\n" not in message
+    # a sample whose name names no class cannot be checked: that fails too
+    first = samples[0].with_name(f"{preds[0].predicted_class}_{samples[0].name}")
+    (assets / "samples" / "zz_unnamed.jpg").write_bytes(first.read_bytes())
+    ok, message = self_test(device="cpu")
+    assert not ok and "zz_unnamed.jpg" in message
 
 
 def test_screenshot_mode(

@@ -139,6 +139,61 @@ def _timm_imagenet(backbone: nn.Module, backbone_name: str) -> str:
     )
 
 
+def weights_cached(backbone_name: str) -> bool:
+    """Whether timm's ImageNet weights for the backbone were downloaded here before (they
+    then load without a network)."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(backbone_name)
+    if cfg is None:
+        return False
+    if cfg.hf_hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo = cfg.hf_hub_id.split("@")[0]
+        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else []
+        names += ["model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"]
+        if any(isinstance(try_to_load_from_cache(repo, n), str) for n in names):
+            return True
+    if cfg.url:
+        return (Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name).is_file()
+    return False
+
+
+def weights_available(backbone_name: str, pretrained: str | None) -> str | None:
+    """Can the starting weights be had now? None if so, else why not, in plain words.
+
+    Cheap enough to call before a speed measurement: a file check, a package lookup, the
+    local download cache, and at most one quick connection attempt (:func:`_hub_reachable`).
+    The reason names no command-line option; the command line adds :func:`describe_choices`.
+    """
+    if pretrained in ("none", "", None):
+        return None
+    if pretrained != "imagenet":
+        path = Path(pretrained)
+        return None if path.is_file() else f"the weights file {path} does not exist"
+    if backbone_name in OFFLINE_IMAGENET:
+        import importlib.util
+
+        module = OFFLINE_IMAGENET[backbone_name]
+        if importlib.util.find_spec(module) is None:
+            return (f"the ImageNet weights for {backbone_name} come in an optional package "
+                    f"({module}) that is not installed")
+        return None
+    import timm
+    from timm.models import get_pretrained_cfg
+
+    if not timm.is_model(backbone_name):
+        return f"{backbone_name} is not the name of a network this program knows"
+    cfg = get_pretrained_cfg(backbone_name)
+    if cfg is None or not (cfg.hf_hub_id or cfg.url):
+        return f"there are no ImageNet weights for {backbone_name}"
+    if weights_cached(backbone_name) or _hub_reachable():
+        return None
+    return (f"the ImageNet weights for {backbone_name} are not on this computer and cannot be "
+            "downloaded now (huggingface.co cannot be reached)")
+
+
 def apply_pretrained(backbone: nn.Module, backbone_name: str, pretrained: str) -> str:
     """Load the requested starting weights; returns a one-line description for the log."""
     if pretrained in ("none", "", None):

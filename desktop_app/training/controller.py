@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
+from desktop_app.messages import plain_message
 from desktop_app.training.jobs import (
     Misclassified,
     PredictionProgress,
@@ -29,16 +31,33 @@ from desktop_app.training.jobs import (
     misclassified_images,
     scan_dataset,
 )
-from desktop_app.training.probe import ProbeProgress, ProbeResult, probe_key, probe_speed
 from desktop_app.training.state import RunProgress
 from desktop_app.workers import QtGeneratorWorker
 from trainer.config import TrainConfig
 from trainer.engine import fit
 from trainer.events import CancelToken, FitFailed, FitFinished
+from desktop_app.training.probe import ProbeProgress, ProbeResult, probe_key, probe_speed
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """What the pages show: plain words (the training log keeps the traceback)."""
+    return plain_message(exc)
+
+
+class WeightsUnavailable(Exception):
+    """The recipe's starting weights cannot be had; the message says why in plain words."""
+
+
+def checked_probe(cfg: TrainConfig) -> Generator[Any, None, Any]:
+    """The speed probe, after making sure the starting weights can be had: measuring a recipe
+    that cannot start would only tell the user a duration for nothing."""
+    from trainer.pretrained import weights_available
+
+    yield ProbeProgress("checking the starting weights")
+    reason = weights_available(cfg.backbone, cfg.pretrained)
+    if reason is not None:
+        raise WeightsUnavailable(reason)
+    return (yield from probe_speed(cfg))
 
 
 class QtTrainingController(QObject):
@@ -53,6 +72,7 @@ class QtTrainingController(QObject):
     probe_progressed = Signal(str)
     probe_finished = Signal(object)  # ProbeResult
     probe_failed = Signal(str)
+    weights_unavailable = Signal(str)  # why the recipe's starting weights cannot be had
     # training
     training_started = Signal(str)  # run folder
     event_received = Signal(object)  # every trainer.events event, in order
@@ -119,7 +139,7 @@ class QtTrainingController(QObject):
         """Measure seconds per batch for ``cfg`` (see :mod:`.probe`)."""
         self._abandon(self._probe_worker)
         self._probe_key = probe_key(cfg)
-        worker = QtGeneratorWorker(probe_speed, cfg, name="speed probe")
+        worker = QtGeneratorWorker(checked_probe, cfg, name="speed probe")
         worker.yielded.connect(self._on_probe_yielded)
         worker.returned.connect(self._on_probe_returned)
         worker.errored.connect(self._on_probe_errored)
@@ -141,7 +161,11 @@ class QtTrainingController(QObject):
             self.probe_finished.emit(result)
 
     def _on_probe_errored(self, exc: BaseException) -> None:
-        if self._current("_probe_worker"):
+        if not self._current("_probe_worker"):
+            return
+        if isinstance(exc, WeightsUnavailable):
+            self.weights_unavailable.emit(str(exc))
+        else:
             self.probe_failed.emit(_describe(exc))
 
     # ------------------------------------------------------------------ training

@@ -3,6 +3,7 @@ the scores lie (unreadable files, near-duplicates across splits, size shortcuts)
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +31,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.messages import plain_message
 from desktop_app.training.jobs import SplitPreview, SplitSpec
 from desktop_app.training.runs import ResumableRun, resumable_runs
+from desktop_app.training.training_page import DONE_STYLE as OK_STYLE  # the app's dark theme
+from desktop_app.training.training_page import WARNING_STYLE
 
 SCAN_DELAY_MS = 400  # wait for the user to stop typing or clicking before re-scanning
-WARNING_STYLE = (
-    "QLabel { background: #fff4ce; color: #3d2c00; border: 1px solid #e0c060; "
-    "border-radius: 4px; padding: 6px; }"
-)
-OK_STYLE = (
-    "QLabel { background: #e8f5e9; color: #1b4d20; border: 1px solid #9ccc9f; "
-    "border-radius: 4px; padding: 6px; }"
-)
 
 
 def plain_language(report: Any) -> list[str]:
@@ -161,6 +157,8 @@ class QtDataPage(QWidget):
         cl = QVBoxLayout(check_box)
         self.status_label = QLabel("No folder chosen yet.")
         self.status_label.setWordWrap(True)
+        # folder, file and class names are shown as typed: "Training/<class>" is not HTML
+        self.status_label.setTextFormat(Qt.TextFormat.RichText)
         self.scan_bar = QProgressBar()
         self.scan_bar.setVisible(False)
         self.scan_bar.setFormat("checking files: %v of %m")
@@ -174,6 +172,7 @@ class QtDataPage(QWidget):
         self.warning_label.setTextFormat(Qt.TextFormat.RichText)
         self.sizes_label = QLabel()
         self.sizes_label.setWordWrap(True)
+        self.sizes_label.setTextFormat(Qt.TextFormat.PlainText)
         self.unreadable_list = QListWidget()
         self.unreadable_list.setMaximumHeight(90)
         self.unreadable_list.setVisible(False)
@@ -249,26 +248,25 @@ class QtDataPage(QWidget):
     def _on_scan_timer_timeout(self) -> None:
         spec = self.split_spec()
         if spec.method == "files" and not ({"val", "test"} & set(spec.split_files)):
-            self.status_label.setText("Give at least a validation or a test list file.")
+            self._set_status("Give at least a validation or a test list file.")
             return
         self.scan_requested_for = (self.folder(), spec)
-        self.status_label.setText("Reading the folder…")
+        self._set_status("Reading the folder…")
         self.data_changed.emit()
 
     def show_preview(self, preview: SplitPreview) -> None:
         self.preview = preview
         layout = "Training/Testing folders" if preview.layout == "train-test" else "class folders"
-        self.status_label.setText(
+        text = (
             f"{preview.files} files in {len(preview.classes)} classes "
             f"({', '.join(preview.classes)}); {layout}. Checking every file for readability "
             "and near-duplicates…"
         )
-        self._fill_counts(list(preview.classes), {}, preview.counts)
         if preview.paper_split_impossible:
-            self.status_label.setText(
-                self.status_label.text() + " There is no Testing folder, so the paper's split "
-                "cannot be used: 15 % of each class is held out for validation and 15 % for test."
-            )
+            text += (" There is no Testing folder, so the paper's split cannot be used: 15 % of "
+                     "each class is held out for validation and 15 % for test.")
+        self._set_status(text)
+        self._fill_counts(list(preview.classes), {}, preview.counts)
 
     def show_scan_progress(self, done: int, total: int) -> None:
         self.scan_bar.setVisible(True)
@@ -279,7 +277,7 @@ class QtDataPage(QWidget):
         """Render a :class:`~trainer.data.checks.DataReport`."""
         self.report = report
         self.scan_bar.setVisible(False)
-        self.status_label.setText(
+        self._set_status(
             f"{report.files_found} files in {len(report.classes)} classes "
             f"({', '.join(report.classes)}), {len(report.unreadable)} unreadable; "
             f"checked in {report.seconds:.1f} s." + "".join(f" {n}." for n in report.notes)
@@ -304,7 +302,7 @@ class QtDataPage(QWidget):
             self.warning_label.setStyleSheet(WARNING_STYLE)
             self.warning_label.setText(
                 "<b>Before you trust a score:</b><ul>"
-                + "".join(f"<li>{m}</li>" for m in messages) + "</ul>"
+                + "".join(f"<li>{html.escape(m, quote=False)}</li>" for m in messages) + "</ul>"
             )
             self.warning_label.setToolTip("\n\n".join(report.warnings))
         else:
@@ -318,7 +316,12 @@ class QtDataPage(QWidget):
     def show_scan_error(self, message: str) -> None:
         self.scan_bar.setVisible(False)
         self.report = None
-        self.status_label.setText(f"<b>This folder cannot be used:</b> {message}")
+        self.status_label.setText(
+            f"<b>This folder cannot be used:</b> {html.escape(plain_message(message), quote=False)}"
+        )
+
+    def _set_status(self, text: str) -> None:
+        self.status_label.setText(html.escape(text, quote=False))
 
     def _fill_counts(
         self, classes: list[str], by_folder: dict[str, dict[str, int]],

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -22,6 +23,10 @@ from PySide6.QtWidgets import (
 
 from desktop_app.training.runs import RunResults, keep_model, model_folder_for
 from trainer.assets import user_models_dir
+
+# Below this test accuracy a model is never made the viewer's model without asking (a "Quick
+# check" run scores about 33 %: four classes, near chance).
+LOW_ACCURACY = 0.80
 
 
 class QtKeepPage(QWidget):
@@ -45,7 +50,9 @@ class QtKeepPage(QWidget):
         self.where_label = QLabel()
         self.where_label.setWordWrap(True)
         self.where_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        form.addRow("Saved to:", self.where_label)
+        self.where_label.setTextFormat(Qt.TextFormat.RichText)
+        self.where_caption = QLabel("Will be saved to:")
+        form.addRow(self.where_caption, self.where_label)
         buttons = QHBoxLayout()
         self.save_button = QPushButton("Save model")
         self.save_button.clicked.connect(self._on_save_button_clicked)
@@ -65,6 +72,7 @@ class QtKeepPage(QWidget):
         layout.addWidget(box)
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
+        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.summary_label)
         layout.addStretch(1)
         self.set_results(None)
@@ -72,6 +80,7 @@ class QtKeepPage(QWidget):
     def set_results(self, results: RunResults | None) -> None:
         self.results = results
         self.kept_path = None
+        self.where_caption.setText("Will be saved to:")
         enabled = results is not None and results.model_path.is_file()
         for w in (self.name_edit, self.save_button, self.use_button):
             w.setEnabled(enabled)
@@ -108,6 +117,7 @@ class QtKeepPage(QWidget):
             self.status_label.setText(f"<b>Not saved:</b> {html.escape(str(exc))}")
             return None
         self.kept_path = path
+        self.where_caption.setText("Saved to:")
         self.name_edit.setEnabled(False)
         self.save_button.setEnabled(False)
         self.open_button.setEnabled(True)
@@ -115,7 +125,41 @@ class QtKeepPage(QWidget):
         self.model_kept.emit(str(path))
         return path
 
-    def use_in_viewer(self) -> bool:
+    def accuracy_concern(self) -> str | None:
+        """Why this model should not silently replace the viewer's model, or None."""
+        if self.results is None:
+            return None
+        acc = self.results.test.get("accuracy")
+        active = getattr(self.registry, "active", None)
+        active_acc = getattr(active, "test_accuracy", None)
+        if not isinstance(acc, (int, float)):
+            return "Its test accuracy is unknown."
+        if acc < LOW_ACCURACY:
+            return (f"Its test accuracy is {acc:.1%}: it is wrong on more than one test image "
+                    f"in {round(1 / max(1 - acc, 1e-9))}.")
+        if isinstance(active_acc, (int, float)) and acc < active_acc:
+            return (f"Its test accuracy, {acc:.1%}, is lower than that of the model the viewer "
+                    f"uses now ({active_acc:.1%}).")
+        return None
+
+    def confirm_use(self, concern: str) -> bool:
+        """Ask before a weak model becomes the viewer's (and the next start's) model."""
+        answer = QMessageBox.question(
+            self, "Use this model in the viewer?",
+            f"{concern}\n\nUse it in the viewer anyway? It then stays the viewer's model, "
+            "also after a restart, until you choose another one in the Model menu.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def use_in_viewer(self, confirmed: bool = False) -> bool:
+        """Save the model and make it the viewer's; a model with a low test accuracy only
+        after the user confirmed (``confirmed`` says that a caller already asked)."""
+        concern = self.accuracy_concern()
+        if concern is not None and not confirmed and not self.confirm_use(concern):
+            self.status_label.setText("Not used in the viewer: the viewer keeps its model.")
+            return False
         path = self.save()
         if path is None:
             return False

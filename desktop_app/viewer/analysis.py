@@ -21,6 +21,7 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
+from desktop_app.messages import plain_message
 from desktop_app.viewer.state import PREDICTED, CamKey, SliceKey, ViewerItem
 from trainer.cam import render_overlay, side_by_side
 from trainer.errors import BrainMRIError
@@ -66,7 +67,7 @@ def load_items(paths: Sequence[str | Path]) -> Generator[list[ViewerItem], None,
             yield [ViewerItem(Path(path), error=_reason(exc))]
             continue
         except Exception as exc:  # a reader bug must not end the job for the other paths
-            yield [ViewerItem(Path(path), error=f"could not be read ({type(exc).__name__}: {exc})")]
+            yield [ViewerItem(Path(path), error=f"could not be read ({plain_message(exc)})")]
             continue
         items = [_item_for(scan) for scan in scans]
         if Path(path).is_dir() and errors:
@@ -177,7 +178,7 @@ def analyse(
 
 
 def _failure(name: str, what: str, exc: BaseException) -> str:
-    detail = str(exc) if isinstance(exc, BrainMRIError) else f"{type(exc).__name__}: {exc}"
+    detail = plain_message(exc)  # the log keeps the full exception
     return f"{name}: {what} failed ({detail})"
 
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.messages import plain_message
 from desktop_app.models import QtModelRegistry
 from desktop_app.settings import AppSettings
 from desktop_app.viewer.analysis import BatchRow, classify_all
@@ -134,7 +135,7 @@ class QtBatchDialog(QDialog):
         self.completed.emit()
 
     def _on_errored(self, exc: Exception) -> None:
-        QMessageBox.warning(self, "Classification stopped", f"{type(exc).__name__}: {exc}")
+        QMessageBox.warning(self, "Classification stopped", plain_message(exc))
 
     def _on_export_clicked(self) -> None:
         start = str(Path(self.settings.last_folder) / "predictions.csv")

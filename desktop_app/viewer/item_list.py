@@ -95,11 +95,12 @@ class QtItemList(QListWidget):
             return f"⚠ {error.split(': ', 1)[-1]}"
         pred = self.state.prediction(item)
         if pred is None:
-            return item.position_label or "not classified yet"
+            return item.position_label or "classifying…"
         p = pred.probabilities[pred.predicted_class]
         where = f"{item.position_label}: " if item.is_series else ""
-        flag = " — not like a brain MRI" if pred.ood else ""
-        return f"{where}{pred.predicted_class} {p:.0%}{flag}"
+        if pred.ood:
+            return f"{where}⚠ not like a brain MRI"
+        return f"{where}{pred.predicted_class} {p:.1%}"  # as the prediction panel shows it
 
     def _icon(self, item: ViewerItem) -> QIcon:
         if item.error:

@@ -59,6 +59,7 @@ class QtPredictionPanel(QGroupBox):
         font.setBold(True)
         self.headline.setFont(font)
         self.headline.setWordWrap(True)
+        self.headline.setTextFormat(Qt.TextFormat.PlainText)  # class names come from the model
         self.ood_warning = QLabel(
             "⚠ This image is probably not a brain MRI like the ones the model was trained on. "
             "The class probabilities are meaningless for it."
@@ -68,6 +69,7 @@ class QtPredictionPanel(QGroupBox):
         self.ood_warning.hide()
         self.notes = QLabel()
         self.notes.setWordWrap(True)
+        self.notes.setTextFormat(Qt.TextFormat.PlainText)  # file names and reasons, never HTML
         self.notes.setStyleSheet(NOTE_STYLE)
         self.notes.hide()
         self.bars_box = QWidget()
@@ -131,10 +133,13 @@ class QtPredictionPanel(QGroupBox):
         elif pred is None:
             self.headline.setText("Predicting…" if self.busy or self.state.classes
                                   else "Waiting for the model…")
+        elif pred.ood:
+            # no big class headline for an image the model was not made for: a
+            # "notumor 100.0 %" would be read before the warning under it
+            self.headline.setText("Not like a brain MRI")
         else:
             p = pred.probabilities[pred.predicted_class]
-            unreliable = "  (unreliable)" if pred.ood else ""
-            self.headline.setText(f"{pred.predicted_class}  {p:.1%}{unreliable}")
+            self.headline.setText(f"{pred.predicted_class}  {p:.1%}")
         for name, bar in self.bars.items():
             value = pred.probabilities.get(name, 0.0) if pred is not None else 0.0
             bar.setValue(round(value * 1000))
@@ -179,6 +184,10 @@ class QtCamControls(QGroupBox):
         self.side_by_side.setChecked(d.side_by_side)
         self.status = QLabel("")
         self.status.setStyleSheet("QLabel { color: #8d96a3; }")
+        self.explanation = QLabel()
+        self.explanation.setWordWrap(True)
+        self.explanation.setTextFormat(Qt.TextFormat.PlainText)
+        self.explanation.setStyleSheet("QLabel { color: #aab2bd; font-size: 9pt; }")
 
         opacity_row = QHBoxLayout()
         opacity_row.addWidget(self.opacity, 1)
@@ -190,6 +199,7 @@ class QtCamControls(QGroupBox):
         form.addRow("Target class", self.target)
         form.addRow(self.side_by_side)
         form.addRow(self.status)
+        form.addRow(self.explanation)
 
         self.show_overlay.toggled.connect(self._on_show_overlay_toggled)
         self.opacity.valueChanged.connect(self._on_opacity_value_changed)
@@ -198,11 +208,35 @@ class QtCamControls(QGroupBox):
         self.target.currentIndexChanged.connect(self._on_target_changed)
         self.side_by_side.toggled.connect(self._on_side_by_side_toggled)
         state.classes_changed.connect(self._on_classes_changed)
+        state.current_changed.connect(self._on_current_changed)
+        state.results_changed.connect(self._update_explanation)
         self._on_classes_changed(state.classes)
 
     def set_busy(self, busy: bool) -> None:
         self.status.setText(f"Computing {CAM_LABELS[self.state.display.cam_method]}…"
                             if busy else "")
+
+    def _on_current_changed(self, _item: ViewerItem | None) -> None:
+        # the state resets the target for each image; the box must say so
+        self.target.blockSignals(True)
+        self.target.setCurrentIndex(max(0, self.target.findData(self.state.display.target)))
+        self.target.blockSignals(False)
+        self._update_explanation()
+
+    def _update_explanation(self) -> None:
+        """What the colours mean for the class the map is computed for (the red blob on a
+        "notumor" image is the first thing a reader takes for a lesion)."""
+        pred = self.state.prediction()
+        target = self.state.display.target or (pred.predicted_class if pred else "")
+        if not target:
+            self.explanation.setText("")
+            return
+        self.explanation.setText(
+            f"Red marks the parts of the image that most raised the model's score for "
+            f"\u201c{target}\u201d; blue, the least. It is not an outline of a tumour: there is "
+            "always a red area, even when the model is unsure or sees no tumour. "
+            "Help \u2192 Reading the screen explains more."
+        )
 
     def _on_classes_changed(self, classes: list[str]) -> None:
         self.target.blockSignals(True)

@@ -140,6 +140,9 @@ class QtViewerState(QObject):
         if item is self.current:
             return
         self.current = item
+        # A target class chosen for one image means nothing for the next one (it showed a
+        # blank overlay and went into its PDF report): each image starts at its prediction.
+        self.display.target = PREDICTED
         self.current_changed.emit(item)
         self.view_changed.emit()
         self.results_changed.emit()

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.messages import plain_message
 from desktop_app.models import ModelEntry, QtModelRegistry
 from desktop_app.settings import AppSettings
 from desktop_app.viewer import windowing
@@ -122,7 +123,8 @@ class QtViewerTab(QWidget):
         open_button.setToolTip("Open image or DICOM files (or drop them anywhere here)")
         open_button.clicked.connect(lambda: self.open_files_dialog())
         clear_button = QPushButton("Clear")
-        clear_button.clicked.connect(self.clear)
+        clear_button.setToolTip("Remove every scan from the list (the files are not touched)")
+        clear_button.clicked.connect(self.clear_with_confirmation)
         buttons = QHBoxLayout()
         buttons.addWidget(open_button)
         buttons.addWidget(clear_button)
@@ -260,6 +262,24 @@ class QtViewerTab(QWidget):
             self.settings.last_folder = str(Path(folder).parent)
             self.open_paths([folder])
 
+    def clear_with_confirmation(self) -> bool:
+        """Clear the list after asking (there is no undo: the predictions are recomputed only
+        by opening the files again). True when cleared."""
+        n = len(self.state.items)
+        if n == 0:
+            return False
+        answer = QMessageBox.question(
+            self, "Clear the list",
+            f"Remove all {n} scan{'s' * (n != 1)} from the list? Their predictions are "
+            "forgotten; the files themselves are not touched.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.clear()
+        return True
+
     def clear(self) -> None:
         if self._analysis is not None:
             self._analysis.quit()
@@ -269,6 +289,7 @@ class QtViewerTab(QWidget):
 
     def _on_items_loaded(self, items: list[ViewerItem]) -> None:
         self.state.add_items(items)
+        self._schedule_analysis(0)  # new items are classified in the background
         for item in items:
             if item.error:
                 log.info("could not read %s: %s", item.source, item.error)
@@ -276,7 +297,7 @@ class QtViewerTab(QWidget):
 
     def _on_load_errored(self, paths: list[Path], exc: Exception) -> None:
         names = ", ".join(p.name for p in paths)
-        QMessageBox.warning(self, "Could not read", f"{names}: {type(exc).__name__}: {exc}")
+        QMessageBox.warning(self, "Could not read", f"{names}: {plain_message(exc)}")
 
     def _on_load_finished(self, worker: QtGeneratorWorker) -> None:
         if worker in self._loads:
@@ -438,12 +459,25 @@ class QtViewerTab(QWidget):
             return
         self._presets = windowing.presets(slc)
         self.preset_box.addItems(list(self._presets))
+        if item is not None and item.window is not None:
+            self._show_custom_preset()
+
+    def _show_custom_preset(self) -> None:
+        """The box names what is on screen: after a drag, no preset is."""
+        index = self.preset_box.findText(windowing.CUSTOM_PRESET)
+        if index < 0:
+            self.preset_box.addItem(windowing.CUSTOM_PRESET)
+            index = self.preset_box.count() - 1
+        self.preset_box.setCurrentIndex(index)
 
     def _on_preset_activated(self, index: int) -> None:
         name = self.preset_box.itemText(index)
         make = self._presets.get(name)
         if make is not None:
             self.state.set_window(make())
+            custom = self.preset_box.findText(windowing.CUSTOM_PRESET)
+            if custom >= 0:
+                self.preset_box.removeItem(custom)
 
     def _on_window_dragged(self, dx: float, dy: float) -> None:
         item = self.state.current
@@ -453,9 +487,13 @@ class QtViewerTab(QWidget):
         reference = windowing.effective_window(slc)
         start = item.window or reference
         self.state.set_window(windowing.drag(start, dx, dy, reference.width))
+        self._show_custom_preset()
 
     def reset_window(self) -> None:
         self.state.set_window(None)
+        custom = self.preset_box.findText(windowing.CUSTOM_PRESET)
+        if custom >= 0:
+            self.preset_box.removeItem(custom)
         self.preset_box.setCurrentIndex(0)
 
     def _on_invert_toggled(self, on: bool) -> None:
@@ -474,9 +512,25 @@ class QtViewerTab(QWidget):
             self._analysis_timer.start(delay_ms)
 
     def _pending_request(self) -> AnalysisRequest | None:
-        """What the slice on screen still lacks, or None when it has all it will get."""
-        item, predictor = self.state.current, self.registry.predictor
-        if item is None or predictor is None or item.current_slice is None:
+        """What the slice on screen still lacks, else the prediction of the next loaded item
+        that has none (so the list shows every item's class, not "not classified yet"), else
+        None."""
+        if self.registry.predictor is None:
+            return None
+        return self._request_for_current() or self._next_unclassified()
+
+    def _next_unclassified(self) -> AnalysisRequest | None:
+        for item in self.state.items:
+            skey = self.state.slice_key(item)
+            if skey is None or item.current_slice is None:
+                continue
+            if skey not in self.state.predictions and skey not in self.state.errors:
+                return AnalysisRequest(skey, item.current_slice, item.name, True, None)
+        return None
+
+    def _request_for_current(self) -> AnalysisRequest | None:
+        item = self.state.current
+        if item is None or item.current_slice is None:
             return None
         skey = self.state.slice_key()
         if skey is None or skey in self.state.errors:
@@ -510,6 +564,8 @@ class QtViewerTab(QWidget):
         worker.start()
 
     def _set_busy(self, request: AnalysisRequest | None) -> None:
+        if request is not None and request.slice_key != self.state.slice_key():
+            request = None  # another item is being classified in the background
         self.prediction_panel.set_busy(request is not None and request.want_prediction)
         self.cam_controls.set_busy(request is not None and request.cam_key is not None)
 
@@ -528,8 +584,8 @@ class QtViewerTab(QWidget):
         self, worker: QtGeneratorWorker, request: AnalysisRequest, exc: Exception
     ) -> None:
         if worker is self._analysis:
-            self.state.store_error(request.slice_key, f"{request.name}: {type(exc).__name__}: "
-                                   f"{exc}")
+            log.warning("analysis of %s failed", request.name, exc_info=exc)
+            self.state.store_error(request.slice_key, f"{request.name}: {plain_message(exc)}")
 
     def _on_analysis_finished(self, worker: QtGeneratorWorker) -> None:
         if worker is not self._analysis:
@@ -695,7 +751,7 @@ class QtViewerTab(QWidget):
         self.status_message.emit(f"Report saved to {path}")
 
     def _on_report_errored(self, path: Path, exc: Exception) -> None:
-        QMessageBox.warning(self, "Report failed", f"{path}: {type(exc).__name__}: {exc}")
+        QMessageBox.warning(self, "Report failed", f"{path}: {plain_message(exc)}")
 
     def classify_all(self) -> QtBatchDialog | None:
         if self.registry.predictor is None:

@@ -13,9 +13,10 @@ import numpy as np
 
 from trainer.io import Window
 
-__all__ = ["DEFAULT_PRESET", "drag", "effective_window", "presets"]
+__all__ = ["CUSTOM_PRESET", "DEFAULT_PRESET", "drag", "effective_window", "presets"]
 
 DEFAULT_PRESET = "Default (from the file)"
+CUSTOM_PRESET = "Adjusted by hand"  # shown after a right-button drag
 # Drag sensitivity: moving the mouse by this many pixels changes the width by the whole
 # starting width (and the level by half of it), about what common viewers do.
 DRAG_PIXELS_PER_WIDTH = 300.0

@@ -30,24 +30,32 @@ def run(args: argparse.Namespace) -> int:
 
     from trainer.data.checks import check_dataset, format_report, write_dedup_list, write_pairs_csv
 
-    bar = tqdm(unit="img", desc="checking", file=sys.stderr, dynamic_ncols=True, disable=args.json)
+    bars: list[tqdm] = []  # made at the first progress report: a folder that fails before
+    # any file is checked gets its error alone, without a stray "checking: 0img" line
 
     def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="img", desc="checking", file=sys.stderr,
+                             dynamic_ncols=True, disable=args.json))
+        bar = bars[0]
         bar.total = total
         bar.update(done - bar.n)  # update() honours tqdm's refresh interval; refresh() does not
 
     split_files = dict(s.split("=", 1) for s in args.split_file) or None
-    report = check_dataset(
-        args.data,
-        args.split,
-        split_files,
-        args.val_fraction,
-        args.seed,
-        args.limit_per_class,
-        args.max_distance,
-        progress,
-    )
-    bar.close()
+    try:
+        report = check_dataset(
+            args.data,
+            args.split,
+            split_files,
+            args.val_fraction,
+            args.seed,
+            args.limit_per_class,
+            args.max_distance,
+            progress,
+        )
+    finally:
+        for bar in bars:
+            bar.close()
     if args.dedup_list:
         write_dedup_list(report, args.dedup_list)
     if args.pairs_csv:
