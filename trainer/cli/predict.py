@@ -11,7 +11,9 @@ Output formats (stable; scripts parse them):
 ``slice`` is the frame / series position for multi-slice inputs and null for single images;
 a file that could not be read has ``error`` set and null results. ``--csv FILE`` writes the
 same fields, one column per class probability. Exit status: 0 when every input was read,
-1 when any failed (after processing all the others), 2 for a usage or model-file error.
+1 when any failed or a folder held nothing to read (after processing all the others), 2 for a
+usage or model-file error or when none of the paths exists (checked before the model loads).
+Errors go to stderr, once each.
 """
 
 from __future__ import annotations
@@ -70,12 +72,38 @@ def _cam_name(row: dict[str, Any], used: set[str]) -> str:
     return name
 
 
+def _missing_and_empty(paths: list[str], scans: list[Any], errors: list[Any]) -> list[Any]:
+    """Folders given on the command line in which nothing was found, as read errors: an empty
+    folder must not end in silence and exit status 0."""
+    from trainer.errors import UnreadableInputError
+
+    found = [Path(s.source).resolve() for s in scans] + [Path(e.path).resolve() for e in errors]
+    out = []
+    for p in paths:
+        folder = Path(p)
+        if folder.is_dir():
+            root = folder.resolve()
+            if not any(f == root or f.is_relative_to(root) for f in found):
+                out.append(UnreadableInputError(p, "no image or DICOM file in this folder"))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
+    from trainer.errors import UnreadableInputError
     from trainer.io import load_paths
+
+    # Paths first, the model second: a typo should not wait for a model to load.
+    missing = [p for p in args.paths if not Path(p).exists()]
+    for p in missing:
+        print(f"brainmri: error: {p}: no such file or folder", file=sys.stderr)
+    if len(missing) == len(args.paths):
+        return 2
     from trainer.predict import Predictor
 
     predictor = Predictor(args.model, args.device, tta=args.tta)
-    scans, errors = load_paths(args.paths)
+    scans, errors = load_paths([p for p in args.paths if p not in missing])
+    errors = [*errors, *_missing_and_empty(args.paths, scans, errors)]
+    said = [UnreadableInputError(p, "no such file or folder") for p in missing]
     rows: list[dict[str, Any]] = []
     cam_dir = Path(args.cam_dir) if args.cam_dir else None
     used: set[str] = set()
@@ -85,11 +113,11 @@ def run(args: argparse.Namespace) -> int:
             if cam_dir is not None:
                 row["cam"] = str(_write_cam(predictor, slc, args, cam_dir / _cam_name(row, used)))
             rows.append(row)
-    rows += [_error_row(str(e.path), e.reason) for e in errors]
+    rows += [_error_row(str(e.path), e.reason) for e in [*errors, *said]]
     _emit(rows, predictor.classes, args)
-    for e in errors:
-        print(f"error: {e}", file=sys.stderr)
-    return 1 if errors else 0
+    for e in errors:  # once, on stderr (the missing paths were said before the model loaded)
+        print(f"brainmri: error: {e}", file=sys.stderr)
+    return 1 if errors or said else 0
 
 
 def _write_cam(predictor: Any, slc: Any, args: argparse.Namespace, path: Path) -> Path:
@@ -121,8 +149,7 @@ def _emit(rows: list[dict[str, Any]], classes: list[str], args: argparse.Namespa
     for r in rows:
         where = r["path"] + (f" [slice {r['slice']}]" if r["slice"] is not None else "")
         if r["error"]:
-            print(f"{where}: ERROR {r['error']}")
-            continue
+            continue  # said once, on stderr (run() prints every error there)
         probs = sorted(r["probabilities"].items(), key=lambda kv: -kv[1])
         others = ", ".join(f"{c} {p:.1%}" for c, p in probs[1:])
         flag = "  [NOT LIKE A BRAIN MRI]" if r["ood"] else ""
