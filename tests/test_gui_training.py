@@ -120,44 +120,6 @@ def test_keep_model_copies_the_run_and_names_the_model(tmp_path: Path, tiny_mode
     assert not list(models.glob(".*partial"))
 
 
-def test_probe_measures_seconds_per_batch_and_survives_out_of_memory(
-    mini_data: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import torch
-
-    from desktop_app.training import probe
-    from trainer.config import apply_overrides, preset_config
-
-    cfg = apply_overrides(preset_config("quick"), {**TINY, "data": str(mini_data)})
-    cfg.limit_per_class = None
-    monkeypatch.setattr(probe, "MAX_TIMED_STEPS", 1)  # one timed step says enough here
-
-    def drive(gen: Iterator[Any]) -> Any:
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return stop.value
-
-    result = drive(probe.probe_speed(cfg))
-    assert result.batch_size == 8 and not result.out_of_memory
-    assert (result.train_images, result.val_images, result.test_images) == (24, 8, 8)
-    assert result.batches_per_epoch == 3 and result.seconds_per_batch > 0
-    assert result.total_s > 2 * result.epoch_s > 0
-    assert result.total_for(4) == pytest.approx(result.total_s + 2 * result.epoch_s)
-
-    real_step = probe._Bench.train_step
-
-    def small_gpu(self: Any, x: torch.Tensor, y: torch.Tensor) -> float:
-        if len(x) > 4:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB")
-        return real_step(self, x, y)
-
-    monkeypatch.setattr(probe._Bench, "train_step", small_gpu)
-    result = drive(probe.probe_speed(cfg))
-    assert result.out_of_memory and result.batch_size == 4 and result.requested_batch_size == 8
-
-
 # --------------------------------------------------------------------------- the tab
 
 
@@ -221,7 +183,7 @@ def record_events(tab: Any) -> list[object]:
 def fake_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip the speed measurement where a test is about something else."""
     from desktop_app.training import controller
-    from desktop_app.training.probe import ProbeProgress, ProbeResult
+    from trainer.probe import ProbeProgress, ProbeResult
 
     def probe_speed(cfg: Any) -> Iterator[ProbeProgress]:
         yield ProbeProgress("fake")

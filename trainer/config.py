@@ -63,6 +63,9 @@ class TrainConfig:
     backbone: str = "efficientnet_b3"
     pretrained: str = "imagenet"  # "imagenet" | "none" | a file path
     freeze_backbone: bool = False
+    freeze_stages: int = 0  # stem + this many leading stages get no gradient (trainer.bn)
+    batchnorm: str = "train"  # "train" | "frozen": statistics re-estimated once, then held
+    bn_recalibration_images: int = 0  # augmented training images for that re-estimate
     img_size: int = 224
     head: HeadConfig = field(default_factory=HeadConfig)
     regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
@@ -72,7 +75,7 @@ class TrainConfig:
     optimizer: str = "adamax"  # "adamax" | "adam" | "adamw" | "sgd"
     lr: float = 1e-3
     weight_decay: float = 0.0
-    schedule: str = "none"  # "none" | "cosine" | "plateau"
+    schedule: str = "none"  # "none" | "cosine" | "onecycle" (per batch) | "plateau"
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
     early_stopping_patience: int | None = None
@@ -80,10 +83,12 @@ class TrainConfig:
     # machinery
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "mps"
     amp: bool = True  # CUDA only: bf16/fp16 autocast
-    channels_last: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA and CPU
+    in_memory: bool = False  # decode every image once, losslessly, into RAM at img_size
     workers: int | None = None
     seed: int = 0
     max_minutes: float | None = None  # time box: stop (resumably) after this long
+    checkpoint_minutes: float = 5.0  # also save a resumable state this often within an epoch
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -134,6 +139,30 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "epochs": 10,
         "dropout": 0.45,
+    },
+    # Fine-tuning that fits a 2-core CPU (docs/results.md, "CPU fine-tuning recipe"): Lite2
+    # from its offline ImageNet weights, stem and stages 0-2 frozen, BatchNorm statistics
+    # re-estimated on MRI once and then held, AdamW one-cycle, label smoothing, decoded once
+    # into memory. About 20-35 min on 2 cores; the shipped default model is this recipe.
+    "lite2-cpu": {
+        "backbone": "tf_efficientnet_lite2",
+        "pretrained": "imagenet",
+        "img_size": 224,
+        "freeze_stages": 3,
+        "batchnorm": "frozen",
+        "bn_recalibration_images": 1280,
+        "in_memory": True,
+        "batch_size": 32,
+        "optimizer": "adamw",
+        "lr": 1e-3,
+        "weight_decay": 0.02,
+        "schedule": "onecycle",
+        "label_smoothing": 0.1,
+        "epochs": 6,
+        "dropout": 0.45,
+        "l2": 0.0,
+        "l1_activity": 0.0,
+        "l1_bias": 0.0,
     },
     # minutes on a laptop CPU: a smoke test of the whole pipeline, not a model to trust
     "quick": {

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from trainer import distributed as dist
 from trainer.atomic import atomic_path, write_json, write_text
 from trainer.augment import augment_batch
+from trainer.bn import recalibrate_batchnorm
 from trainer.config import TrainConfig
 from trainer.device import describe_device, resolve_device
 from trainer.events import (
@@ -44,10 +44,16 @@ from trainer.events import (
     PhaseChanged,
     RunStarted,
 )
-from trainer.model import BrainTumorClassifier, build_model, parameter_table, set_backbone_trainable
+from trainer.model import BrainTumorClassifier, build_model, parameter_table
 from trainer.preprocess import normalize_batch
 from trainer.pretrained import apply_pretrained
-from trainer.regularization import regularization_loss
+from trainer.step import (
+    TrainStep,
+    configure_for_training,
+    lr_factor,
+    prepare_train_mode,
+    set_lr,
+)
 
 STATE_FILE = "state.pt"
 BEST_WEIGHTS = "best_weights.safetensors"
@@ -146,7 +152,7 @@ class TrainingRun:
             saved = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
             cfg = TrainConfig.from_dict(saved)
             # only the machinery may change on resume, never the recipe
-            for key in ("device", "workers", "max_minutes", "amp", "channels_last"):
+            for key in ("device", "workers", "max_minutes", "amp", "checkpoint_minutes"):
                 if overrides.get(key) is not None:
                     setattr(cfg, key, overrides[key])
         if cfg is None:
@@ -170,29 +176,62 @@ class TrainingRun:
         self.data = yield from load_run_data(cfg, self.device, self.main)
         self.classes = self.data.classes
         self.model = build_model(cfg.backbone, len(self.classes), cfg.head)
-        if not self.resume:
+        fresh = not (self.resume and (self.run_dir / STATE_FILE).is_file())
+        if self.resume and fresh and self.main:
+            yield LogMessage("no saved state in this run folder yet: starting from the beginning")
+        if fresh:
             msg = apply_pretrained(self.model.backbone, cfg.backbone, cfg.pretrained)
             if self.main:
                 yield LogMessage(f"backbone weights: {msg}")
-        if cfg.freeze_backbone:
-            set_backbone_trainable(self.model, False)
-        self.model.to(self.device)
-        if self.cuda and cfg.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+        frozen = configure_for_training(self.model, cfg, self.device)
+        if self.main and cfg.freeze_stages and not cfg.freeze_backbone:
+            yield LogMessage(
+                f"stem and stages 0-{cfg.freeze_stages - 1} frozen ({frozen:,} parameters)"
+            )
+        self.step = TrainStep(self.model, cfg, self.device, self.data.mean, self.data.std)
         self.train_model: torch.nn.Module = self.model
         if dist.active():
             self.train_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.cuda else None
             )
-        self.optimizer = _make_optimizer(self.model, cfg)
-        self.scheduler = _make_scheduler(self.optimizer, cfg)
-        self.amp_dtype = _amp_dtype(self.device, cfg.amp)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        if self.resume:
+            self.step.train_model = self.train_model
+        self.optimizer = self.step.optimizer
+        self.scheduler = _make_plateau_scheduler(self.optimizer, cfg)
+        self.amp_dtype = self.step.amp_dtype
+        self.scaler = self.step.scaler
+        if self.main:
+            _clean_run_folder(self.run_dir)
+        if not fresh:
             self._load_state()
-        elif self.main:
+            return
+        if cfg.batchnorm == "frozen" and cfg.bn_recalibration_images > 0:
+            yield from self._recalibrate_batchnorm()
+        if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.run_dir / CONFIG_FILE, cfg.to_dict())
+            self._save_state()  # a run killed in its first epoch can resume from here
+
+    def _recalibrate_batchnorm(self) -> Iterator[Event]:
+        """Re-estimate BatchNorm statistics on augmented training images (seeded, so a run is
+        reproducible), before they are held for the rest of training (trainer.bn)."""
+        cfg = self.cfg
+        n = min(cfg.bn_recalibration_images, len(self.data.train))
+        if self.main:
+            yield PhaseChanged(
+                "preparing", f"measuring image statistics on {n} augmented training images"
+            )
+        g = torch.Generator().manual_seed(cfg.seed * 31 + 17)
+        order = torch.randperm(len(self.data.train), generator=g)[:n].tolist()
+        size = max(cfg.batch_size, 32)
+        chunks = [order[i : i + size] for i in range(0, n, size)]
+
+        def inputs() -> Iterator[torch.Tensor]:
+            for x, _ in self.data.train.batches(chunks):
+                yield self.step.augmented_inputs(x, g)
+
+        seen = recalibrate_batchnorm(self.model, inputs())
+        if self.main:
+            yield LogMessage(f"BatchNorm statistics re-estimated on {seen} images, then held")
 
     # ------------------------------------------------------------------ events
     def events(self) -> Iterator[Event]:
@@ -243,22 +282,25 @@ class TrainingRun:
         epoch = st.epoch
         batches = epoch_batches(len(self.data.train), cfg.batch_size, cfg.seed, epoch, self.world)
         local = [b[self.rank :: self.world] for b in batches]
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = self._set_lr(epoch, st.next_batch, len(batches))
         if self.main:
             yield EpochStarted(epoch, cfg.epochs, len(batches), lr)
         self.train_model.train()
-        if cfg.freeze_backbone:
-            self.model.backbone.eval()  # frozen BatchNorm statistics too
-        t0 = time.monotonic()
+        prepare_train_mode(self.model, cfg)
+        t0 = last_save = time.monotonic()
         done_here = 0
         source = self.data.train.batches(local[st.next_batch :])
         for b, (x, y) in enumerate(source, start=st.next_batch):
+            lr = self._set_lr(epoch, b, len(batches))
             try:
                 self._train_step(x, y, epoch, b)
             except torch.OutOfMemoryError:
                 yield self._shrink_batch_after_oom()
                 return "retry"
             st.next_batch = b + 1
+            if self.main and time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
+                self._save_state()  # long epochs on a CPU: never lose more than a few minutes
+                last_save = time.monotonic()
             done_here += len(y) * self.world
             if self.main:
                 dt = time.monotonic() - t0
@@ -291,33 +333,22 @@ class TrainingRun:
             return "timebox" if self._time_is_up() else "cancelled"
         return "ok"
 
+    def _set_lr(self, epoch: int, batch: int, batches: int) -> float:
+        factor = lr_factor(self.cfg, epoch, batch, batches)
+        if factor is not None:
+            set_lr(self.optimizer, self.cfg.lr * factor)
+        return float(self.optimizer.param_groups[0]["lr"])
+
     def _train_step(self, x: torch.Tensor, y: torch.Tensor, epoch: int, b: int) -> None:
         cfg, st = self.cfg, self.state
         seed = batch_seed(cfg.seed, epoch, b) + self.rank
         gen = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed + 1)  # dropout
-        x = x.to(self.device, non_blocking=True)
-        y = y.to(self.device, non_blocking=True)
-        x01 = x.unsqueeze(1).float().div_(255.0)
-        x01, _ = augment_batch(x01, cfg.augment, gen)
-        inputs = normalize_batch(x01, self.data.mean, self.data.std)
-        if self.cuda and cfg.channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(
-            self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
-        ):
-            logits, emb = self.train_model(inputs, return_embedding=True)
-        ce = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-        reg = regularization_loss(self.model.head, emb.float(), cfg.regularization)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(ce + reg).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        n = float(len(y))
-        st.progress.loss_sum += float(ce.detach()) * n
-        st.progress.reg_sum += float(reg.detach()) * n
-        st.progress.correct += float((logits.detach().argmax(1) == y).sum())
-        st.progress.count += n
+        result = self.step(x, y, gen)
+        st.progress.loss_sum += result.loss_sum
+        st.progress.reg_sum += result.reg_sum
+        st.progress.correct += result.correct
+        st.progress.count += result.count
 
     def _end_epoch(self, epoch: int, lr: float, seconds: float) -> Iterator[Event]:
         st = self.state
@@ -393,12 +424,8 @@ class TrainingRun:
         return per_batch * ((batches - done) + left_epochs * batches)
 
     def _step_scheduler(self, val_loss: float) -> None:
-        if self.scheduler is None:
-            return
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if self.scheduler is not None:  # "plateau"; every other schedule is set per batch
             self.scheduler.step(val_loss)
-        else:
-            self.scheduler.step()
 
     def infer(
         self, part: str, indices: list[int] | None = None
@@ -416,7 +443,7 @@ class TrainingRun:
             self.data.mean,
             self.data.std,
             self.amp_dtype,
-            self.cuda and self.cfg.channels_last,
+            self.step.channels_last,
         )
 
     def evaluate_split(self, part: str) -> dict[str, Any]:
@@ -451,7 +478,7 @@ class TrainingRun:
         s = torch.load(path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(s["model"])
         self.optimizer.load_state_dict(s["optimizer"])
-        if self.scheduler and s["scheduler"]:
+        if self.scheduler and s.get("scheduler"):
             self.scheduler.load_state_dict(s["scheduler"])
         if s.get("scaler"):
             self.scaler.load_state_dict(s["scaler"])
@@ -571,45 +598,25 @@ def predict_source(
     return np.concatenate(logits_all), np.concatenate(emb_all), np.concatenate(labels_all)
 
 
-def _make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    name = cfg.optimizer.lower()
-    if name == "adamax":
-        return torch.optim.Adamax(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay
-        )
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; use adamax, adam, adamw or sgd")
-
-
-def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
-    if cfg.schedule == "none":
+def _make_plateau_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
+    """The one stateful schedule: the Keras notebooks halve the learning rate when validation
+    loss stops improving. Every other schedule is :func:`trainer.step.lr_factor`."""
+    if cfg.schedule != "plateau":
+        lr_factor(cfg, 1, 0, 1)  # validates the name early
         return None
-    if cfg.schedule == "plateau":
-        # the Keras notebooks halve the learning rate when validation stops improving
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=1)
-    if cfg.schedule == "cosine":
-        warm, total = cfg.warmup_epochs, max(cfg.epochs, 1)
-
-        def factor(done_epochs: int) -> float:
-            if done_epochs < warm:
-                return (done_epochs + 1) / (warm + 1)
-            t = (done_epochs - warm) / max(total - warm, 1)
-            return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    raise ValueError(f"unknown schedule {cfg.schedule!r}; use none, cosine or plateau")
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=1)
 
 
-def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    if not enabled or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+def _clean_run_folder(run_dir: Path) -> None:
+    """Remove what a killed run left behind: temporary files of interrupted atomic writes
+    (``.name.XXXX.ext.tmp``) and the error report of an earlier failed attempt."""
+    if not run_dir.is_dir():
+        return
+    for tmp in run_dir.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    with contextlib.suppress(OSError):
+        (run_dir / "error.txt").unlink()
 
 
 __all__ = ["TrainingRun", "epoch_batches", "fit", "predict_source"]

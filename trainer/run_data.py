@@ -134,6 +134,11 @@ def _from_files(cfg: TrainConfig, main: bool, mean, std) -> Iterator[Event]:
         )
     split_of = {s.rel: p for p in ("train", "val", "test") for s in split.part(p)}
     workers = cfg.workers if cfg.workers is not None else _default_workers()
+    print_ = "files-sha256:" + fingerprint(infos, split_of)
+    if cfg.in_memory:
+        split, sources, failed = yield from _decode_into_memory(cfg, split, workers, main)
+        bad.update(failed)
+        return RunData(index, split, *sources, mean, std, print_, sorted(bad.items()))
 
     def source(samples: tuple[Sample, ...]) -> FileSource:
         return FileSource(samples, cfg.img_size, workers)
@@ -146,9 +151,46 @@ def _from_files(cfg: TrainConfig, main: bool, mean, std) -> Iterator[Event]:
         source(split.test),
         mean,
         std,
-        "files-sha256:" + fingerprint(infos, split_of),
+        print_,
         sorted(bad.items()),
     )
+
+
+def _decode_into_memory(
+    cfg: TrainConfig, split: Split, workers: int, main: bool
+) -> Iterator[Event]:
+    """Every image of the split decoded once into RAM (lossless: the same squares the file
+    path gives); returns the split without files that failed now, its three sources and the
+    failures."""
+    import time
+
+    from trainer.data.sources import decode_into_memory
+
+    every = split.train + split.val + split.test
+    yield PhaseChanged("preparing", f"decoding {len(every)} images into memory")
+    t0 = time.monotonic()
+    squares, failed_at = decode_into_memory(every, cfg.img_size, max(workers, 1))
+    seconds = time.monotonic() - t0
+    failed = {every[i].rel: reason for i, reason in failed_at.items()}
+    if main:
+        for rel, reason in failed.items():
+            yield LogMessage(f"skipped {rel}: {reason}", "warning")
+        yield LogMessage(
+            f"decoded {len(every)} images in {seconds:.1f} s "
+            f"({len(every) / max(seconds, 1e-9):.0f} images/s, "
+            f"{squares.numel() / 2**20:.0f} MiB in memory)"
+        )
+    row = {s.rel: i for i, s in enumerate(every)}
+    parts = tuple(
+        tuple(s for s in split.part(p) if s.rel not in failed) for p in ("train", "val", "test")
+    )
+    kept = Split(*parts, split.method, split.details)
+
+    def source(samples: tuple[Sample, ...]) -> TensorSource:
+        idx = torch.tensor([row[s.rel] for s in samples], dtype=torch.long)
+        return TensorSource(samples, squares[idx])
+
+    return kept, tuple(source(p) for p in parts), failed
 
 
 def _default_workers() -> int:

@@ -36,7 +36,7 @@ from desktop_app.workers import QtGeneratorWorker
 from trainer.config import TrainConfig
 from trainer.engine import fit
 from trainer.events import CancelToken, FitFailed, FitFinished
-from desktop_app.training.probe import ProbeProgress, ProbeResult, probe_key, probe_speed
+from trainer.probe import ProbeProgress, ProbeResult, probe_key, probe_speed
 
 
 def _describe(exc: BaseException) -> str:

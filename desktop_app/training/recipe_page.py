@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from desktop_app.training.jobs import SplitSpec
 from desktop_app.training.state import format_duration
 from trainer.config import PRESETS, TrainConfig, apply_overrides, preset_config
-from desktop_app.training.probe import ProbeResult
+from trainer.probe import ProbeResult
 
 PRESET_ORDER = ("lite2-cpu", "paper", "native", "lite2", "quick")
 PRESET_LABELS = {

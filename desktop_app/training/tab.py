@@ -34,7 +34,7 @@ from desktop_app.training.results_page import QtResultsPage
 from desktop_app.training.runs import load_results, new_run_dir, resumable_info
 from desktop_app.training.state import RunProgress
 from desktop_app.training.training_page import QtTrainingPage
-from desktop_app.training.probe import ProbeResult
+from trainer.probe import ProbeResult
 
 DATA, RECIPE, TRAINING, RESULTS, KEEP = range(5)
 STEP_NAMES = ("1  Data", "2  Recipe", "3  Training", "4  Results", "5  Keep")
@@ -213,7 +213,7 @@ class QtTrainingTab(QWidget):
         """Start training; measure the speed first unless these settings were measured."""
         if self.controller.is_busy() or not self._check_data_ready():
             return
-        from desktop_app.training.probe import probe_key
+        from trainer.probe import probe_key
 
         cfg = self.current_config()
         cached = self.controller.cached_probe(cfg)
@@ -239,7 +239,7 @@ class QtTrainingTab(QWidget):
             self._start(cfg)
 
     def _on_controller_probe_failed(self, message: str) -> None:
-        from desktop_app.training.probe import probe_key
+        from trainer.probe import probe_key
 
         self.recipe_page.show_probe_error(
             message + " — press Start training again to train without an estimate."

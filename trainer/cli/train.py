@@ -64,6 +64,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="train the head only (fast transfer learning on a CPU)",
     )
+    model.add_argument(
+        "--freeze-stages",
+        type=int,
+        metavar="N",
+        help="freeze the stem and the first N stages (no backward pass there: CPU fine-tuning)",
+    )
+    model.add_argument(
+        "--batchnorm",
+        choices=["train", "frozen"],
+        help="frozen: re-estimate BatchNorm statistics once, then hold them (about 2x faster "
+        "on a CPU)",
+    )
+    model.add_argument(
+        "--bn-recalibration-images",
+        type=int,
+        metavar="N",
+        help="augmented training images for that re-estimate",
+    )
     model.add_argument("--img-size", type=int)
     model.add_argument("--dropout", type=float)
     model.add_argument("--hidden", type=int)
@@ -77,7 +95,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--optimizer", choices=["adamax", "adam", "adamw", "sgd"])
     opt.add_argument("--lr", type=float)
     opt.add_argument("--weight-decay", type=float)
-    opt.add_argument("--schedule", choices=["none", "cosine", "plateau"])
+    opt.add_argument("--schedule", choices=["none", "cosine", "onecycle", "plateau"])
     opt.add_argument("--warmup-epochs", type=int)
     opt.add_argument("--label-smoothing", type=float)
     opt.add_argument(
@@ -91,6 +109,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     run.add_argument("--no-amp", dest="amp", action="store_false", default=None)
     run.add_argument("--workers", type=int, help="data-loader processes")
+    run.add_argument(
+        "--in-memory",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="decode every image once into RAM (lossless; fastest without a GPU)",
+    )
+    run.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        help="save a resumable state this often within an epoch (5)",
+    )
     run.add_argument("--seed", type=int)
     run.add_argument("--max-minutes", type=float, help="time box: stop resumably, then evaluate")
     run.add_argument("--out", help="run folder (default runs/<timestamp>-<backbone>)")
@@ -108,6 +137,9 @@ OVERRIDES = (
     "backbone",
     "pretrained",
     "freeze_backbone",
+    "freeze_stages",
+    "batchnorm",
+    "bn_recalibration_images",
     "img_size",
     "dropout",
     "hidden",
@@ -129,6 +161,8 @@ OVERRIDES = (
     "device",
     "amp",
     "workers",
+    "in_memory",
+    "checkpoint_minutes",
     "seed",
     "max_minutes",
 )
@@ -163,7 +197,8 @@ def run_command(args: argparse.Namespace) -> int:
     _install_sigint(cancel)
     if args.resume:
         run_dir = Path(args.resume)
-        overrides = {k: getattr(args, k, None) for k in ("device", "workers", "max_minutes", "amp")}
+        machinery = ("device", "workers", "max_minutes", "amp", "checkpoint_minutes")
+        overrides = {k: getattr(args, k, None) for k in machinery}
         events = fit(None, run_dir, cancel, resume=True, overrides=overrides)
     else:
         cfg = config_from_args(args)

@@ -102,5 +102,63 @@ class TensorSource:
             yield self.squares[idx.to(self.squares.device)], self._labels_t[idx]
 
 
+class _SquareOrReason(Dataset):
+    """Like :class:`_SquareFiles`, but keeps the reason a file could not be read."""
+
+    def __init__(self, samples: Sequence[Sample], size: int) -> None:
+        self.samples = list(samples)
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
+        from trainer.errors import UnreadableInputError
+        from trainer.io import read_grey
+
+        try:
+            return (
+                i,
+                torch.from_numpy(to_model_square(read_grey(self.samples[i].path), self.size)),
+                None,
+            )
+        except UnreadableInputError as exc:
+            return i, None, str(exc)
+
+
+def _as_list(items: list) -> list:
+    return items
+
+
+def decode_into_memory(
+    samples: Sequence[Sample], size: int, workers: int = 1
+) -> tuple[torch.Tensor, dict[int, str]]:
+    """Decode every sample once into one uint8 (N, size, size) tensor, exactly as the file
+    path would (same reader, same square, no lossy cache in between). Returns the squares and
+    ``{index: reason}`` for files that could not be read (their rows stay black).
+
+    7,023 images at 224 px are 352 MB and decode in about half a minute on two cores; every
+    later epoch then costs one indexing operation per batch instead of JPEG decoding.
+    """
+    squares = torch.zeros(len(samples), size, size, dtype=torch.uint8)
+    failed: dict[int, str] = {}
+    if not samples:
+        return squares, failed
+    loader = DataLoader(
+        _SquareOrReason(samples, size),
+        batch_size=64,
+        num_workers=workers,
+        collate_fn=_as_list,
+        prefetch_factor=4 if workers else None,
+    )
+    for items in loader:
+        for i, square, reason in items:
+            if square is None:
+                failed[i] = reason or "unreadable"
+            else:
+                squares[i] = square
+    return squares, failed
+
+
 def sequential_batches(n: int, batch_size: int) -> list[list[int]]:
     return [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]

@@ -1,10 +1,15 @@
-"""How long will it take? A short, real measurement before a long run (no Qt).
+"""How long will it take? A short, real measurement before a long run.
+
+The probe times the engine's own training step (:class:`trainer.step.TrainStep`, with the
+recipe's frozen stages, BatchNorm policy, optimiser, memory format and autocast), so a
+recipe that freezes half the network is timed as the cheaper step it is.
 
 An estimate from a table of "typical speeds" would be wrong on most machines; a few real
 training steps of the chosen backbone, image size and batch size on the chosen device are not.
 The probe times:
 
-* decoding and squaring a batch of the data set's own files (the data loader's work);
+* decoding and squaring a batch of the data set's own files (the data loader's work, or a
+  one-off cost at the start when the recipe decodes everything into memory);
 * training steps (forward, backward, optimizer) on that batch, on a GPU after one warm-up
   step that pays for cuDNN autotuning and allocator growth;
 * one inference pass (validation, calibration and test are forward-only).
@@ -27,7 +32,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from trainer.config import TrainConfig
 
@@ -80,8 +84,9 @@ def probe_key(cfg: TrainConfig) -> tuple[Any, ...]:
     changes the speed or the number of images, but not the number of epochs."""
     return (
         cfg.backbone, cfg.img_size, cfg.batch_size, cfg.device, cfg.amp, cfg.channels_last,
-        cfg.workers, cfg.freeze_backbone, cfg.data, cfg.split, cfg.val_fraction,
-        tuple(sorted(cfg.split_files.items())), cfg.limit_per_class,
+        cfg.workers, cfg.freeze_backbone, cfg.freeze_stages, cfg.batchnorm,
+        cfg.bn_recalibration_images, cfg.in_memory, cfg.optimizer, cfg.data, cfg.split,
+        cfg.val_fraction, tuple(sorted(cfg.split_files.items())), cfg.limit_per_class,
     )
 
 
@@ -140,70 +145,61 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 class _Bench:
-    """The training step exactly as the engine runs it (augment, normalise, autocast, loss
-    with the regularisation terms, optimizer step), on random-initialised weights: speed does
-    not depend on the weights' values, and nothing is downloaded."""
+    """The engine's training step on random-initialised weights: speed does not depend on
+    the weights' values, and nothing is downloaded."""
 
     def __init__(self, cfg: TrainConfig, n_classes: int, device: torch.device) -> None:
         from trainer.model import build_model
         from trainer.run_data import backbone_normalization
+        from trainer.step import TrainStep, configure_for_training
 
         self.cfg = cfg
         self.device = device
-        self.model = build_model(cfg.backbone, n_classes, cfg.head).to(device)
-        self.channels_last = device.type == "cuda" and cfg.channels_last
-        if self.channels_last:
-            self.model.to(memory_format=torch.channels_last)
-        self.mean, self.std = backbone_normalization(cfg.backbone)
-        self.optimizer = torch.optim.Adamax(self.model.parameters(), lr=cfg.lr)
-        self.amp = None
-        if cfg.amp and device.type == "cuda":
-            self.amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-    def _inputs(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
-        from trainer.augment import augment_batch
-        from trainer.preprocess import normalize_batch
-
-        x01 = x.to(self.device).unsqueeze(1).float().div_(255.0)
-        if augment:
-            x01, _ = augment_batch(x01, self.cfg.augment, torch.Generator().manual_seed(0))
-        inputs = normalize_batch(x01, self.mean, self.std)
-        if self.channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        return inputs
+        self.model = build_model(cfg.backbone, n_classes, cfg.head)
+        configure_for_training(self.model, cfg, device)
+        mean, std = backbone_normalization(cfg.backbone)
+        self.step = TrainStep(self.model, cfg, device, mean, std)
+        self.generator = torch.Generator().manual_seed(0)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        from trainer.regularization import regularization_loss
+        from trainer.step import prepare_train_mode
 
         t0 = time.perf_counter()
-        self.model.train()
-        inputs = self._inputs(x, augment=True)
-        y = y.to(self.device)
-        with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
-            logits, emb = self.model(inputs, return_embedding=True)
-        loss = F.cross_entropy(logits.float(), y) + regularization_loss(
-            self.model.head, emb.float(), self.cfg.regularization
-        )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        prepare_train_mode(self.model, self.cfg)
+        self.step(x, y, self.generator)
         _sync(self.device)
         return time.perf_counter() - t0
 
     def infer(self, x: torch.Tensor) -> float:
         t0 = time.perf_counter()
         self.model.eval()
+        step = self.step
         with torch.inference_mode(), torch.autocast(
-            self.device.type, dtype=self.amp, enabled=self.amp is not None
+            self.device.type, dtype=step.amp_dtype, enabled=step.amp_dtype is not None
         ):
-            self.model(self._inputs(x, augment=False))
+            self.model(step.model_inputs(x.to(self.device).unsqueeze(1).float().div_(255.0)))
         _sync(self.device)
         return time.perf_counter() - t0
 
     def release(self) -> None:
-        del self.model, self.optimizer
+        del self.model, self.step
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def time_training_steps(
+    cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor, n_classes: int, steps: int = 3
+) -> list[float]:
+    """Seconds of each of ``steps`` training steps of ``cfg`` on the batch (``x`` uint8
+    squares, ``y`` labels), after one untimed warm-up step (benchmarks/cpu_recipe.py)."""
+    from trainer.device import resolve_device
+
+    bench = _Bench(cfg, n_classes, resolve_device(cfg.device))
+    try:
+        bench.train_step(x, y)
+        return [bench.train_step(x, y) for _ in range(steps)]
+    finally:
+        bench.release()
 
 
 def _loader_workers(cfg: TrainConfig) -> int:
@@ -216,21 +212,26 @@ def _loader_workers(cfg: TrainConfig) -> int:
 
 def estimate(
     step_s: float, decode_s: float, infer_s: float, workers: int, batch: int,
-    train: int, val: int, test: int, epochs: int,
+    train: int, val: int, test: int, epochs: int, in_memory: bool = False,
+    recalibration_images: int = 0,
 ) -> tuple[float, float, float, int]:
     """(seconds per batch, per epoch, whole run, batches per epoch) from measured costs."""
     parallel = max(workers, 1)
-    decode_batch = decode_s * batch
+    decode_batch = 0.0 if in_memory else decode_s * batch
     per_batch = max(step_s, decode_batch / parallel) if workers else step_s + decode_batch
     batches = math.ceil(train / batch)
     if batches and train - (batches - 1) * batch < 2:
         batches -= 1  # the engine drops a last batch of one image (BatchNorm needs two)
     batches = max(batches, 1)
-    per_image_eval = infer_s + decode_s / parallel
+    per_image_eval = infer_s + (0.0 if in_memory else decode_s / parallel)
     epoch = batches * per_batch + val * per_image_eval
-    # startup (every file checked once) + epochs + calibration/OOD/test at the end
+    # startup: every file checked once, or decoded once into memory; the BatchNorm re-estimate
     startup = (train + val + test) * decode_s / max(min(8, parallel * 2), 1)
-    total = startup + epochs * epoch + (val + train + test) * per_image_eval
+    if in_memory:
+        startup += (train + val + test) * decode_s / parallel
+    startup += min(recalibration_images, train) * infer_s
+    # + epochs + calibration/OOD (at most 2,000 training images)/test at the end
+    total = startup + epochs * epoch + (val + min(train, 2000) + test) * per_image_eval
     return per_batch, epoch, total, batches
 
 
@@ -275,7 +276,8 @@ def probe_speed(cfg: TrainConfig) -> Generator[ProbeProgress, None, ProbeResult]
     step_s = sorted(times)[len(times) // 2]
     per_batch, epoch_s, total_s, batches = estimate(
         step_s, decode_s, infer_s, _loader_workers(cfg), batch, len(train), n_val, n_test,
-        cfg.epochs,
+        cfg.epochs, cfg.in_memory,
+        cfg.bn_recalibration_images if cfg.batchnorm == "frozen" else 0,
     )
     return ProbeResult(
         device=cfg.device, device_name=describe_device(device), backbone=cfg.backbone,
