@@ -93,7 +93,10 @@ class QtMainWindow(QMainWindow):
         registry.loading_started.connect(self._on_model_loading_started)
         registry.active_model_changed.connect(self._on_active_model_changed)
         registry.errored.connect(self._on_model_errored)
-        self.resize(1360, 860)
+        # a first start on a small screen (1280×800 laptops) must not open past its edges
+        avail = self.screen().availableGeometry() if self.screen() is not None else None
+        self.resize(min(1360, avail.width()) if avail else 1360,
+                    min(860, avail.height()) if avail else 860)
         if settings.geometry is not None:
             self.restoreGeometry(settings.geometry)
         if settings.window_state is not None:
