@@ -334,9 +334,9 @@ def test_only_permissive_plugins_are_ever_asked(monkeypatch: pytest.MonkeyPatch)
     asked: list[str] = []
     real = tdicom._as_array
 
-    def spy(path: Path, ds: Dataset, decoder: object, plugin: str) -> object:
+    def spy(path: Path, ds: Dataset, decoder: object, plugin: str, index: int) -> object:
         asked.append(plugin)
-        return real(path, ds, decoder, plugin)
+        return real(path, ds, decoder, plugin, index)
 
     monkeypatch.setattr(tdicom, "_as_array", spy)
     for name in (
@@ -524,9 +524,8 @@ def test_identifiers_never_reach_meta_descriptions_errors_or_logs(
         "image.dcm",
     ]
     image = next(scan for scan in scans if scan.kind == "dicom")
-    assert (
-        image.slices[0].meta["Series description"] == "T1 [removed] [removed]"
-    )  # "Jane Doe", "SECRET123"
+    # "T1 Jane Doe SECRET123" holds identifiers: left out whole, never masked
+    assert "Series description" not in image.slices[0].meta
     for error in errors:
         _assert_no_secrets(str(error))
     _assert_no_secrets(caplog.text)
@@ -574,11 +573,22 @@ def test_scan_meta_equals_display_metadata_without_identifiers() -> None:
     assert "CompressedSamples" not in repr(slc.meta)
 
 
-def test_file_name_used_as_description_is_scrubbed(tmp_path: Path) -> None:
-    # a file name is shown as a description, scrubbed of the patient's name
+def test_file_name_holding_the_patients_name_is_not_used_as_description(tmp_path: Path) -> None:
+    # a file name is shown as a description unless it holds the patient's name
     target = tmp_path / "CompressedSamples^MR1.dcm"
     shutil.copy(pydicom_sample("MR_small.dcm"), target)
-    assert tio.read_scan(target).description == "[removed].dcm"
+    assert tio.read_scan(target).description == "DICOM file"
+
+
+def test_free_text_is_shown_whole_or_not_at_all_never_masked(tmp_path: Path) -> None:
+    # the old scrubber masked substrings: "does" became "[removed]s" for a patient named Doe
+    path = make_dicom(
+        tmp_path / "doe.dcm",
+        np.zeros((4, 4), np.uint16),
+        patient_name="Doe^Jane",
+        series_description="Does T1 show it",
+    )
+    assert tio.read_scan(path).slices[0].meta["Series description"] == "Does T1 show it"
 
 
 def test_malformed_identifying_values_are_not_quoted_by_pydicom_warnings(

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from trainer.io.scan import quantise
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PREPROCESS_VERSION = "grey-padsquare-bilinear-v1"
@@ -46,15 +48,27 @@ def pad_geometry(height: int, width: int) -> PadGeometry:
 
 
 def to_model_square(grey01: np.ndarray, size: int) -> np.ndarray:
-    """Grey image in [0, 1] (H, W) -> uint8 (size, size): pad to square, resize (antialiased)."""
+    """Grey image in [0, 1] (H, W) -> uint8 (size, size): pad to square, resize (antialiased).
+
+    A uint8 input is taken as already quantised (``ScanSlice.render_u8``, which big images go
+    through); a float input is quantised here, in blocks of rows, so a 100-megapixel image
+    never has a float64 copy."""
     if grey01.ndim != 2:
         raise ValueError(f"expected a 2-D grey image, got shape {grey01.shape}")
     g = pad_geometry(*grey01.shape)
-    u8 = np.clip(np.rint(np.nan_to_num(grey01, nan=0.0) * 255.0), 0, 255).astype(np.uint8)
-    square = np.zeros((g.side, g.side), dtype=np.uint8)
-    square[g.top : g.top + g.height, g.left : g.left + g.width] = u8
+    if grey01.dtype == np.uint8 and g.height == g.width:
+        square = grey01  # nothing to pad: no copy
+    else:
+        square = np.zeros((g.side, g.side), dtype=np.uint8)
+        step = max(1, (1 << 22) // max(1, g.width))
+        for start in range(0, g.height, step):
+            block = grey01[start : start + step]
+            rows = slice(g.top + start, g.top + start + len(block))
+            square[rows, g.left : g.left + g.width] = (
+                block if block.dtype == np.uint8 else quantise(block)
+            )
     if g.side == size:
-        return square
+        return np.array(square)  # a fresh array, as callers have always had
     # PIL's bilinear resize is antialiased when shrinking (a box-filter support), unlike cv2's.
     return np.array(Image.fromarray(square).resize((size, size), Image.Resampling.BILINEAR))
 

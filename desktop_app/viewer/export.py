@@ -64,14 +64,12 @@ def identifiers_for(path: str | Path) -> dict[str, str]:
 
     Only for display at the user's explicit request; {} for files that are not DICOM.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    from trainer.io import display_metadata
+    from trainer.io import UnreadableInputError, display_metadata
+    from trainer.io.dicom import read_header
 
     try:
-        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
-    except (InvalidDicomError, OSError, ValueError, TypeError):
+        ds = read_header(Path(path))  # the guarded reader: a hostile file is just "nothing"
+    except UnreadableInputError:
         return {}
     everything = display_metadata(ds, include_identifiers=True)
     safe = display_metadata(ds, include_identifiers=False)

@@ -61,9 +61,26 @@ def _class_dirs(folder: Path) -> dict[str, Path]:
     }
 
 
-def _files_under(class_dir: Path, root: Path) -> list[Path]:
-    files = [p for p in class_dir.rglob("*") if p.is_file() and not _is_hidden(p, root)]
+def _files_under(class_dir: Path, root: Path, skipped: list[tuple[str, str]]) -> list[Path]:
+    """Regular files under ``class_dir`` (``trainer.io.walk``: no recursion limit, no link
+    loops, no pipes); a broken link or an unreadable folder goes to ``skipped``."""
+    from trainer.io.walk import walk_files
+
+    files: list[Path] = []
+    for found in walk_files([class_dir]):
+        if isinstance(found, Path):
+            files.append(found)
+        else:
+            skipped.append((_relative(found.path, root), found.reason))
+    files = [p for p in files if not _is_hidden(p, root)]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def discover(root: str | Path) -> DatasetIndex:
@@ -89,12 +106,13 @@ def discover(root: str | Path) -> DatasetIndex:
         )
     label_of = {c: i for i, c in enumerate(classes)}
     samples: list[Sample] = []
+    skipped: list[tuple[str, str]] = []
     for folder_name, class_dirs in per_folder.items():
         for cls, cdir in class_dirs.items():
-            for f in _files_under(cdir, root):
+            for f in _files_under(cdir, root, skipped):
                 samples.append(
                     Sample(f, f.relative_to(root).as_posix(), label_of[cls], folder_name)
                 )
     if not samples:
         raise DatasetError(f"{root}: the class folders {list(classes)} hold no files")
-    return DatasetIndex(root, classes, tuple(samples), layout)
+    return DatasetIndex(root, classes, tuple(samples), layout, tuple(skipped))

@@ -7,6 +7,12 @@ were made with a 64-bit pHash — ``imagehash.phash(image, hash_size=8)`` on the
 Pillow and converted to ``L`` — and a Hamming distance ≤ 4. :func:`phash` reproduces those hashes
 bit for bit, so the lists made here equal the shipped ones.
 
+A file is read with the project's reader (``trainer.io.read_grey``), never re-opened with
+Pillow: a DICOM file must hash like any other scan, and a hostile file must be a per-file
+error, not a crash. For 8-bit images that reader gives Pillow's ``L`` divided by 255, which
+``rint(x * 255)`` inverts exactly; the shipped data set has no EXIF rotation and no
+transparent pixel, so its hashes are the README's (checked on all 7,023 files).
+
 A hash is a plain ``int`` (bit 63 is the first DCT coefficient, the same order as imagehash's hex
 string), which keeps it JSON-friendly and lets the search run on ``uint64`` arrays: XOR, then a
 popcount, over blocks of rows, so 7k × 7k comparisons take about a second instead of minutes in
@@ -25,13 +31,12 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from trainer.errors import UnreadableInputError
+
 HASH_SIZE = 8  # 8×8 low-frequency DCT block: 64 bits, as in the README
 DEFAULT_MAX_DISTANCE = 4  # the README's "near duplicate" threshold
 _BLOCK_ELEMENTS = 1 << 22  # ~32 MB of uint64 per XOR block: fast, and small enough for a laptop
 
-# What Pillow raises for a file it cannot decode (UnidentifiedImageError is an OSError; some
-# truncated PNGs raise SyntaxError or EOFError).
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
 HashSource = str | Path | Image.Image | np.ndarray
 
@@ -43,8 +48,9 @@ def _as_grey_image(source: HashSource) -> Image.Image:
     grey float image read by ``trainer.io.read_grey`` hashes like the file it came from.
     """
     if isinstance(source, (str, Path)):
-        with Image.open(source) as im:
-            return im.convert("L")  # convert() loads the pixels before the file closes
+        from trainer.io import read_grey  # local: keeps ``import trainer.data`` light
+
+        source = read_grey(source)  # raises UnreadableInputError naming the file
     if isinstance(source, Image.Image):
         return source.convert("L")
     arr = np.asarray(source)
@@ -59,7 +65,8 @@ def _as_grey_image(source: HashSource) -> Image.Image:
 def phash(source: HashSource) -> int:
     """64-bit perceptual hash of ``source`` (path, PIL image, or grey array), as an ``int``.
 
-    Equal to ``int(str(imagehash.phash(Image.open(path).convert("L"), hash_size=8)), 16)``.
+    Equal to ``int(str(imagehash.phash(Image.open(path).convert("L"), hash_size=8)), 16)`` for
+    8-bit images without EXIF rotation or transparency (see the module docstring).
     """
     bits = imagehash.phash(_as_grey_image(source), hash_size=HASH_SIZE).hash
     return int.from_bytes(np.packbits(bits.ravel()).tobytes(), "big")
@@ -68,7 +75,7 @@ def phash(source: HashSource) -> int:
 def _phash_or_none(path: str | Path) -> int | None:
     try:
         return phash(path)
-    except _DECODE_ERRORS:
+    except UnreadableInputError:
         return None
 
 

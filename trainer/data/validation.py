@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from trainer.data.discovery import Sample
 from trainer.errors import UnreadableInputError
@@ -37,36 +37,45 @@ class FileInfo:
 
 
 def _header(path: Path) -> tuple[int, int, str]:
-    """(width, height, mode) from the header alone; DICOM and others report mode 'DICOM'."""
+    """(width, height, mode) from Pillow's header alone; "?" for DICOM and anything Pillow
+    cannot identify (``first_slice`` gives the specific reason)."""
+    from trainer.io.guard import guarded
+
     try:
-        with Image.open(path) as im:
+        with guarded(path), Image.open(path) as im:
             return im.width, im.height, im.mode
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        return 0, 0, "?"  # read_scan gives the specific reason
+    except UnreadableInputError:
+        return 0, 0, "?"
 
 
 def inspect_file(sample: Sample) -> FileInfo:
-    from trainer.io import read_scan  # local: keeps ``import trainer.data`` light
+    """One file through the project's reader (the guarded decode boundary): only its first
+    frame is decoded, so a 400-frame file costs one frame here."""
+    from trainer.io import first_slice  # local: keeps ``import trainer.data`` light
+    from trainer.io.walk import NOT_REGULAR, is_regular_file
 
     path = sample.path
+    if not is_regular_file(path):  # a pipe named scan.jpg would block read_bytes() forever
+        return FileInfo(sample.rel, False, NOT_REGULAR, 0, 0, "?", "", 0)
     try:
         data = path.read_bytes()
     except OSError as exc:
         return FileInfo(sample.rel, False, f"cannot read file ({exc.strerror})", 0, 0, "?", "", 0)
     digest = hashlib.sha256(data).hexdigest()
+    del data
     width, height, mode = _header(path)
+    nbytes = path.stat().st_size
     try:
-        scan = read_scan(path)
-        grey = scan.slices[0]
+        grey, count = first_slice(path)
         height, width = grey.data.shape
         if mode == "?":
-            mode = scan.kind.upper()
-        if len(scan.slices) > 1:
-            reason = f"{len(scan.slices)} frames; training uses single images"
-            return FileInfo(sample.rel, False, reason, width, height, mode, digest, len(data))
+            mode = "DICOM"  # Pillow could not identify it, the DICOM reader could
+        if count > 1:
+            reason = f"{count} frames; training uses single images"
+            return FileInfo(sample.rel, False, reason, width, height, mode, digest, nbytes)
     except UnreadableInputError as exc:
-        return FileInfo(sample.rel, False, exc.reason, width, height, mode, digest, len(data))
-    return FileInfo(sample.rel, True, None, width, height, mode, digest, len(data))
+        return FileInfo(sample.rel, False, exc.reason, width, height, mode, digest, nbytes)
+    return FileInfo(sample.rel, True, None, width, height, mode, digest, nbytes)
 
 
 def map_in_threads(

@@ -8,17 +8,30 @@ See ``docs/dicom.md`` for what is supported and for the privacy rule.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from trainer.errors import UnreadableInputError
 from trainer.io import dicom, images, series
+from trainer.io.guard import guarded, iterate_guarded
 from trainer.io.privacy import display_metadata
-from trainer.io.scan import MAX_IMAGE_PIXELS, Scan, ScanSlice, VoiLut, Window
+from trainer.io.scan import (
+    DEFAULT_MAX_FRAMES,
+    MAX_IMAGE_PIXELS,
+    Scan,
+    ScanSlice,
+    VoiLut,
+    Window,
+    max_frames,
+)
+from trainer.io.walk import NOT_REGULAR, walk_files
 
 __all__ = [
+    "DEFAULT_MAX_FRAMES",
     "MAX_IMAGE_PIXELS",
     "Scan",
     "ScanSlice",
@@ -26,20 +39,26 @@ __all__ = [
     "VoiLut",
     "Window",
     "display_metadata",
+    "first_slice",
+    "iter_slices",
     "load_paths",
+    "max_frames",
     "read_grey",
     "read_scan",
+    "walk_files",
 ]
 
 _HEAD_BYTES = 132  # 128-byte DICOM preamble + "DICM"
+_READ_FAILED = "could not be read"
 
 
 def read_scan(path: str | Path) -> Scan:
     """One file, recognised by its content: DICOM (with or without preamble) or an image."""
     path = Path(path)
-    if _sniff(path) == "dicom":
-        return dicom.read_dicom(path)
-    return images.read_image(path)
+    with guarded(path, _READ_FAILED):
+        if _sniff(path) == "dicom":
+            return dicom.read_dicom(path)
+        return images.read_image(path)
 
 
 def read_grey(path: str | Path) -> np.ndarray:
@@ -49,105 +68,158 @@ def read_grey(path: str | Path) -> np.ndarray:
     rule out DICOM, then Pillow alone, and only the first frame is decoded.
     """
     path = Path(path)
-    if _sniff(path) == "dicom":
-        return dicom.read_dicom(path).slices[0].render()
-    return images.read_first_slice(path).render()
+    with guarded(path, _READ_FAILED):
+        if _sniff(path) == "dicom":
+            dicom.read_header(path)
+            return _first(path, dicom.iter_slices(path)).render()
+        return images.read_first_slice(path).render()
+
+
+def first_slice(path: str | Path) -> tuple[ScanSlice, int]:
+    """The first slice of a file and how many it holds, decoding the first one only (what a
+    data-set check needs to know about a file, at the cost of one frame)."""
+    path = Path(path)
+    with guarded(path, _READ_FAILED):
+        if _sniff(path) == "dicom":
+            header = dicom.read_header(path)
+            return _first(path, dicom.iter_slices(path)), dicom.number_of_frames(header)
+        pages = images.PageCount()
+        return _first(path, images.iter_pages(path, pages)), pages.count
+
+
+def _first(path: Path, slices: Iterator[ScanSlice]) -> ScanSlice:
+    try:
+        return next(slices)
+    except StopIteration:
+        raise UnreadableInputError(path, "file holds no image") from None
+    finally:
+        slices.close()  # type: ignore[attr-defined]
 
 
 def load_paths(
     paths: Iterable[str | Path],
 ) -> tuple[list[Scan], list[UnreadableInputError]]:
-    """Files and folders (walked recursively, sorted, hidden entries skipped) into Scans.
+    """Files and folders (walked, sorted, hidden entries skipped) into Scans, all decoded.
 
     DICOM files are grouped into series (see :mod:`trainer.io.series`), images are one Scan
     each. Every file that cannot be read, including files in a folder that are not scans at
     all, becomes one error in the second list, and loading goes on with the rest. Scans and
-    errors come in the order of their (first) file.
+    errors come in the order of their (first) file. See :func:`iter_slices` for the same
+    inputs one slice at a time.
     """
+    found: list[Scan] = []
+    errors: list[tuple[int, UnreadableInputError]] = []
+    for job in _plan(paths):
+        if job.error is not None:
+            errors.append((job.order, job.error))
+            continue
+        try:
+            with guarded(job.path, _READ_FAILED):
+                if job.group is None:
+                    found.append(images.read_image(job.path))
+                    continue
+                scan, failures = series.read_series(job.group)
+        except UnreadableInputError as exc:
+            errors.append((job.order, exc))
+            continue
+        errors += [(job.order_of(failure.path), failure) for failure in failures]
+        if scan is not None:
+            found.append(scan)
+    errors.sort(key=lambda item: item[0])
+    return found, [error for _, error in errors]
+
+
+def iter_slices(paths: Iterable[str | Path]) -> Iterator[ScanSlice | UnreadableInputError]:
+    """The inputs of :func:`load_paths` as a stream of slices and per-file errors, in the same
+    order, each slice decoded only when it is asked for: a consumer that drops each slice
+    before asking for the next one holds one decoded frame at a time, whatever the files.
+
+    Headers are read first (DICOM files must be grouped into series before any is decoded).
+    A file that fails part-way (frame 7 of 10 is corrupt) gives its first slices, then its
+    error.
+    """
+    for job in _plan(paths):
+        if job.error is not None:
+            yield job.error
+            continue
+        if job.group is None:
+            stream: Iterator[ScanSlice | UnreadableInputError] = images.iter_pages(job.path)
+        else:
+            stream = series.iter_series(job.group)
+        try:
+            yield from iterate_guarded(job.path, stream, _READ_FAILED)
+        except UnreadableInputError as exc:
+            yield exc
+
+
+@dataclass
+class _Job:
+    """One image file, one DICOM group (a series or a file), or one error; ``order`` is the
+    position of its (first) file among the inputs."""
+
+    order: int
+    path: Path
+    group: list[series.DicomFile] | None = None
+    error: UnreadableInputError | None = None
+    orders: dict[Path, int] = field(default_factory=dict)
+
+    def order_of(self, path: Path) -> int:
+        return self.orders.get(path, self.order)
+
+
+def _plan(paths: Iterable[str | Path]) -> list[_Job]:
+    """Walk, sniff each file and read DICOM headers: what is to be decoded, in input order."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    order: dict[Path, int] = {}
-    errors: list[UnreadableInputError] = []
-    found: list[tuple[int, Scan]] = []
-    dicom_files: list[series.DicomFile] = []
-    for path in _files(paths):
-        if isinstance(path, UnreadableInputError):  # a missing input or an unreadable folder
-            order.setdefault(path.path, len(order))
-            errors.append(path)
+    jobs: list[_Job] = []
+    dicom_files: list[tuple[int, series.DicomFile]] = []
+    for order, path in enumerate(walk_files(paths)):
+        if isinstance(path, UnreadableInputError):  # missing input, unreadable folder, a pipe
+            jobs.append(_Job(order, path.path, error=path))
             continue
-        order[path] = len(order)
         try:
-            if _sniff(path) == "dicom":
-                dicom_files.append(series.DicomFile(path, dicom.read_header(path)))
-            else:
-                found.append((order[path], images.read_image(path)))
+            with guarded(path, _READ_FAILED):
+                if _sniff(path) == "dicom":
+                    dicom_files.append((order, series.DicomFile(path, dicom.read_header(path))))
+                else:
+                    jobs.append(_Job(order, path))
         except UnreadableInputError as exc:
-            errors.append(exc)
-    for group in series.group_series(dicom_files):
-        scan, failures = series.read_series(group)
-        errors.extend(failures)
-        if scan is not None:
-            found.append((order[group[0].path], scan))
-    found.sort(key=lambda item: item[0])
-    errors.sort(key=lambda error: order.get(error.path, -1))
-    return [scan for _, scan in found], errors
+            jobs.append(_Job(order, path, error=exc))
+    position = {file.path: order for order, file in dicom_files}
+    for group in series.group_series([file for _, file in dicom_files]):
+        first = group[0].path
+        orders = {file.path: position[file.path] for file in group}
+        jobs.append(_Job(position[first], first, group=group, orders=orders))
+    jobs.sort(key=lambda job: job.order)
+    return jobs
 
 
 def _sniff(path: Path) -> str:
     """ "dicom" or "image" from the first bytes; an image that Pillow cannot open is reported
-    by the image reader, which knows whether the content matched the extension."""
+    by the image reader, which knows whether the content matched the extension.
+
+    Opened without blocking and checked to be a regular file before anything is read: a pipe
+    named ``scan.jpg`` would otherwise block the first read forever.
+    """
     if path.is_dir():
         raise UnreadableInputError(path, "is a folder, not a file")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        with path.open("rb") as file:
-            head = file.read(_HEAD_BYTES)
+        fd = os.open(path, flags)
     except FileNotFoundError as exc:
         raise UnreadableInputError(path, "file not found") from exc
     except PermissionError as exc:
         raise UnreadableInputError(path, "permission denied") from exc
     except OSError as exc:
         raise UnreadableInputError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnreadableInputError(path, NOT_REGULAR)
+        head = os.read(fd, _HEAD_BYTES)
+    except OSError as exc:
+        raise UnreadableInputError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    finally:
+        os.close(fd)
     if not head:
         raise UnreadableInputError(path, "file is empty")
     return "dicom" if dicom.looks_like_dicom(head) else "image"
-
-
-def _files(paths: Iterable[str | Path]) -> Iterator[Path | UnreadableInputError]:
-    """Every file named or inside a named folder, once each, in a stable order; an input that
-    does not exist or a folder that cannot be listed comes as an error in its place."""
-    seen: set[Path] = set()
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            candidates: Iterable[Path | UnreadableInputError] = _walk(path)
-        elif path.exists():
-            candidates = [path]
-        else:
-            candidates = [UnreadableInputError(path, "file not found")]
-        for candidate in candidates:
-            if isinstance(candidate, UnreadableInputError):
-                yield candidate
-                continue
-            key = candidate.resolve()
-            if key not in seen:
-                seen.add(key)
-                yield candidate
-
-
-def _walk(folder: Path) -> Iterator[Path | UnreadableInputError]:
-    failures: list[OSError] = []
-    for root, dirs, names in os.walk(folder, onerror=failures.append):
-        yield from _folder_errors(failures, folder)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if not name.startswith("."):
-                yield Path(root) / name
-    yield from _folder_errors(failures, folder)
-
-
-def _folder_errors(failures: list[OSError], folder: Path) -> Iterator[UnreadableInputError]:
-    while failures:
-        exc = failures.pop(0)
-        yield UnreadableInputError(
-            exc.filename or folder, f"folder cannot be read ({exc.strerror})"
-        )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from pydicom import uid as uids
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, get_decoder
 
 from trainer.errors import UnreadableInputError
-from trainer.io.privacy import display_metadata, scrub
-from trainer.io.scan import Scan, ScanSlice, VoiLut, Window, check_pixel_limit
+from trainer.io.guard import guarded, release
+from trainer.io.privacy import checked_text, checked_value, display_metadata, shown_name
+from trainer.io.scan import Scan, ScanSlice, VoiLut, Window, check_frame_limit, check_pixel_limit
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,11 @@ log = logging.getLogger(__name__)
 # that quote the value: a malformed birth date or patient name would be written to the log.
 # This app only reads DICOM, so value validation buys nothing here; switch it off.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+# The same holds for the warnings and log lines pydicom gives about malformed files (an unknown
+# character set is quoted, and a corrupt length puts the next elements into that quote): we
+# report such a file once, with a reason of our own, so pydicom's words are not wanted.
+warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
+logging.getLogger("pydicom").setLevel(logging.CRITICAL)
 
 #: Decoding plugins we allow per compressed transfer syntax, best first. All are permissive:
 #: "pillow" (MIT-CMU), "gdcm" (python-gdcm, Apache-2.0 / GDCM BSD-3), "pyjpegls" (MIT, CharLS
@@ -38,19 +45,22 @@ pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 #: JPEG 2000 and RLE, where it runs pylibjpeg-openjpeg (MIT) and pylibjpeg-rle (MIT); for JPEG
 #: and JPEG-LS it would run pylibjpeg-libjpeg, which is GPL-3.0, so it is never asked for those.
 PERMISSIVE_PLUGINS: dict[str, tuple[str, ...]] = {
-    uids.JPEGBaseline8Bit: ("pillow", "gdcm"),
-    uids.JPEGExtended12Bit: ("pillow", "gdcm"),  # 8-bit data only, see _decode_compressed
+    uids.JPEGBaseline8Bit: ("pillow",),
+    uids.JPEGExtended12Bit: ("pillow",),  # 8-bit data only, see _decode_compressed
     uids.JPEGLossless: ("gdcm",),
     uids.JPEGLosslessSV1: ("gdcm",),
-    uids.JPEGLSLossless: ("pyjpegls", "gdcm"),
-    uids.JPEGLSNearLossless: ("pyjpegls", "gdcm"),
-    uids.JPEG2000Lossless: ("pylibjpeg", "pillow", "gdcm"),
-    uids.JPEG2000: ("pylibjpeg", "pillow", "gdcm"),
+    uids.JPEGLSLossless: ("pyjpegls",),
+    uids.JPEGLSNearLossless: ("pyjpegls",),
+    uids.JPEG2000Lossless: ("pylibjpeg", "pillow"),
+    uids.JPEG2000: ("pylibjpeg", "pillow"),
     uids.HTJ2KLossless: ("pylibjpeg",),
     uids.HTJ2KLosslessRPCL: ("pylibjpeg",),
     uids.HTJ2K: ("pylibjpeg",),
-    uids.RLELossless: ("pylibjpeg", "pydicom", "gdcm"),
+    uids.RLELossless: ("pylibjpeg", "pydicom"),
 }
+# gdcm only where it is the one permissive decoder (JPEG Lossless): as a fallback it would only
+# ever see data a first decoder refused, and on corrupt JPEG data it can abort() the process,
+# which no Python code can catch (benchmarks/fuzz_inputs.py found one in 600 mutants).
 _PLUGIN_PACKAGES = {
     "pillow": "pillow",
     "gdcm": "python-gdcm",
@@ -96,7 +106,11 @@ def read_header(path: Path) -> Dataset:
     Why first and separately: a structured report, an RT plan or a file claiming 65535×65535
     pixels is refused here with a reason, without reading or decoding any pixel data.
     """
-    ds = _dcmread(path, stop_before_pixels=True)
+    with guarded(path, "not a readable DICOM file"):
+        return _checked_header(path, _dcmread(path, stop_before_pixels=True))
+
+
+def _checked_header(path: Path, ds: Dataset) -> Dataset:
     if _sop_class(ds) == _DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
         raise UnreadableInputError(path, "a DICOMDIR index of other files, not an image")
     if "Rows" not in ds or "Columns" not in ds:
@@ -105,6 +119,7 @@ def read_header(path: Path) -> Dataset:
     if rows < 1 or columns < 1:
         raise UnreadableInputError(path, f"DICOM image has no size ({rows}×{columns} pixels)")
     check_pixel_limit(path, columns, rows, frames)
+    check_frame_limit(path, frames)
     return ds
 
 
@@ -116,27 +131,59 @@ def read_dicom(path: Path) -> Scan:
 def file_scan(path: Path, header: Dataset) -> Scan:
     """The Scan of one file whose header was read already (see :func:`read_header`)."""
     slices = read_slices(path)
-    name = scrub(path.name, header)  # a file name may carry the patient's name
-    description = name if len(slices) == 1 else f"{name} ({len(slices)} frames)"
-    return Scan(source=path, kind="dicom", slices=slices, description=description)
+    return Scan(source=path, kind="dicom", slices=slices, description=describe(path, header))
+
+
+def describe(path: Path, header: Dataset) -> str:
+    """The file name, or "DICOM file" when the name holds an identifier of the file (folders
+    and files are often named after the patient); the frame count for a multi-frame file."""
+    name = shown_name(path.name, header, "DICOM file")
+    frames = number_of_frames(header)
+    return name if frames == 1 else f"{name} ({frames} frames)"
 
 
 def read_slices(path: Path) -> list[ScanSlice]:
     """Decode every frame of one file (whose header :func:`read_header` accepted)."""
-    ds = _dcmread(path, stop_before_pixels=False)
-    if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
-        raise UnreadableInputError(path, _no_pixels_reason(ds))
-    try:
-        _check_length(path, ds)
-        frames, photometric = _decode(path, ds)
-        return _slices(path, ds, frames, photometric)
-    except UnreadableInputError:
-        raise
-    except Exception as exc:  # malformed attributes can fail anywhere in pydicom's processing
-        # Only the type: the message of a failed conversion may quote a value.
-        raise UnreadableInputError(
-            path, f"DICOM image could not be read ({type(exc).__name__})"
-        ) from exc
+    return list(iter_slices(path))
+
+
+def iter_slices(path: Path) -> Iterator[ScanSlice]:
+    """The frames of one file as ScanSlices, decoded one at a time when they are asked for:
+    a 400-frame file never holds more than one decoded frame beyond what the caller keeps.
+
+    Every failure is an ``UnreadableInputError`` (see :mod:`trainer.io.guard`); it may come at
+    a later frame, after earlier ones were yielded.
+    """
+    with guarded(path, "not a readable DICOM file"):
+        ds = _dcmread(path, stop_before_pixels=False)
+        if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
+            raise UnreadableInputError(path, _no_pixels_reason(ds))
+        frames = _FrameDecoder(path, ds)
+        meta = display_metadata(ds)
+        # One mapping per file unless an enhanced multi-frame file gives one per frame:
+        # building a VOI LUT table for each of 500 identical frames would be wasted work.
+        per_frame = bool(attribute(ds, "PerFrameFunctionalGroupsSequence"))
+        mapping = functools.cache(functools.partial(_grey_mapping, ds))
+    many = frames.count > 1
+    for i in range(frames.count):
+        with guarded(path, "DICOM image could not be read"):
+            frame, photometric = frames.decode(i)
+            index = i if many else None
+            if photometric in _COLOUR or frame.ndim == 3:
+                item = ScanSlice(
+                    data=_luminance(ds, frame, photometric),
+                    source=path,
+                    index=index,
+                    meta=dict(meta),
+                    value_range=(0.0, _colour_top(ds, photometric)),
+                )
+            else:
+                grey = mapping(i if per_frame else 0)
+                item = _grey_slice(path, frame, index, photometric, meta, grey)
+            del frame
+        held = release(item)
+        del item
+        yield held.pop()
 
 
 def number_of_frames(ds: Dataset) -> int:
@@ -154,16 +201,12 @@ def attribute(ds: Dataset, keyword: str, default: Any = None) -> Any:
 
 
 def _dcmread(path: Path, *, stop_before_pixels: bool) -> Dataset:
-    try:
+    # Untrusted input: any parser failure is a bad file, named by its type only.
+    with guarded(path, "not a readable DICOM file"):
         # force: the caller sniffed the content already, and files without the preamble are
         # still DICOM; pydicom only refuses them without force.
         ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
-    except Exception as exc:  # untrusted input: any parser failure is a bad file
-        # The message of a parse error may quote a value, so only its type is kept.
-        raise UnreadableInputError(
-            path, f"not a readable DICOM file ({type(exc).__name__})"
-        ) from exc
-    _ensure_transfer_syntax(ds)
+        _ensure_transfer_syntax(ds)
     return ds
 
 
@@ -206,31 +249,49 @@ def _check_length(path: Path, ds: Dataset) -> None:
         )
 
 
-def _decode(path: Path, ds: Dataset) -> tuple[np.ndarray, str]:
-    """All frames as (frames, rows, columns[, samples]) and the photometric interpretation of
-    the decoded values (YBR comes out as RGB)."""
-    syntax = ds.file_meta.get("TransferSyntaxUID")
-    if syntax is None:
-        raise UnreadableInputError(path, "DICOM file does not say how its pixels are encoded")
-    try:
-        decoder = get_decoder(syntax)
-    except NotImplementedError as exc:
-        raise UnreadableInputError(
-            path, f"DICOM transfer syntax {_syntax_name(syntax)} is not supported"
-        ) from exc
-    if not syntax.is_encapsulated:
-        array, properties = _as_array(path, ds, decoder, "")
-    else:
-        array, properties = _decode_compressed(path, ds, decoder, syntax)
-    if number_of_frames(ds) == 1:
-        array = array[np.newaxis]
-    photometric = str(properties.get("photometric_interpretation", ""))
-    return array, photometric or str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+class _FrameDecoder:
+    """Decodes frame ``i`` of one data set on request, with the permissive plugins only."""
+
+    def __init__(self, path: Path, ds: Dataset) -> None:
+        self.path, self.ds = path, ds
+        self.count = number_of_frames(ds)
+        syntax = ds.file_meta.get("TransferSyntaxUID")
+        if syntax is None:
+            raise UnreadableInputError(path, "DICOM file does not say how its pixels are encoded")
+        try:
+            self.decoder = get_decoder(syntax)
+        except NotImplementedError as exc:
+            raise UnreadableInputError(
+                path, f"DICOM transfer syntax {_syntax_name(syntax)} is not supported"
+            ) from exc
+        if syntax.is_encapsulated:
+            self.plugins = _plugins_for(path, ds, self.decoder, syntax)
+        else:
+            _check_length(path, ds)
+            self.plugins = [""]
+
+    def decode(self, index: int) -> tuple[np.ndarray, str]:
+        """Frame ``index`` as (rows, columns[, samples]) and the photometric interpretation of
+        the decoded values (YBR comes out as RGB). The plugin that worked is tried first for
+        the next frame; the first plugin's complaint is the one reported."""
+        failures: list[UnreadableInputError] = []
+        for plugin in list(self.plugins):
+            try:
+                array, properties = _as_array(self.path, self.ds, self.decoder, plugin, index)
+            except UnreadableInputError as exc:  # the next plugin may cope where this one did not
+                failures.append(exc)
+                continue
+            if plugin != self.plugins[0]:
+                self.plugins.remove(plugin)
+                self.plugins.insert(0, plugin)
+            log.debug("decoded a frame with the %s plugin", plugin or "native")
+            photometric = str(properties.get("photometric_interpretation", ""))
+            fallback = checked_text(self.ds, "PhotometricInterpretation") or "MONOCHROME2"
+            return array, photometric or fallback
+        raise failures[0]
 
 
-def _decode_compressed(
-    path: Path, ds: Dataset, decoder: Any, syntax: uids.UID
-) -> tuple[np.ndarray, dict[str, Any]]:
+def _plugins_for(path: Path, ds: Dataset, decoder: Any, syntax: uids.UID) -> list[str]:
     if syntax == uids.JPEGExtended12Bit and _int(ds, "BitsStored", 8) > 8:
         raise UnreadableInputError(
             path,
@@ -243,27 +304,16 @@ def _decode_compressed(
         if wanted:
             reason += f" (install {' or '.join(_PLUGIN_PACKAGES[name] for name in wanted)})"
         raise UnreadableInputError(path, reason)
-    failures: list[UnreadableInputError] = []
-    for plugin in plugins:
-        try:
-            array, properties = _as_array(path, ds, decoder, plugin)
-            log.debug("decoded %s with the %s plugin", syntax.name, plugin)
-            return array, properties
-        except UnreadableInputError as exc:  # the next plugin may cope where this one did not
-            failures.append(exc)
-    raise failures[0]  # the preferred decoder's complaint is the most telling one
+    return plugins
 
 
 def _as_array(
-    path: Path, ds: Dataset, decoder: Any, plugin: str
+    path: Path, ds: Dataset, decoder: Any, plugin: str, index: int
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    try:
-        return decoder.as_array(ds, decoding_plugin=plugin)
-    except Exception as exc:  # decoders raise anything from RuntimeError to struct.error
-        detail = str(exc).splitlines()[-1].strip() if str(exc) else ""
-        detail = scrub(re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the data", detail), ds)
-        reason = f"DICOM pixel data could not be decoded ({type(exc).__name__}: {detail[:200]})"
-        raise UnreadableInputError(path, reason) from exc
+    """One frame. A decoder's failure, a Rust panic included, is named by its type only: its
+    message may quote bytes of the file (see :mod:`trainer.io.guard`)."""
+    with guarded(path, "DICOM pixel data could not be decoded"):
+        return decoder.as_array(ds, index=index, decoding_plugin=plugin)
 
 
 @dataclass(frozen=True)
@@ -280,33 +330,6 @@ def _grey_mapping(ds: Dataset, index: int) -> _GreyMapping:
     view = _frame_view(ds, index)
     function = str(attribute(view, "VOILUTFunction", "LINEAR")).upper()
     return _GreyMapping(view, _first_window(view), _voi_lut(view), function)
-
-
-def _slices(path: Path, ds: Dataset, frames: np.ndarray, photometric: str) -> list[ScanSlice]:
-    meta = display_metadata(ds)
-    many = len(frames) > 1
-    if photometric in _COLOUR or frames.ndim == 4:
-        top = _colour_top(ds, photometric)
-        return [
-            ScanSlice(
-                data=_luminance(ds, frame, photometric),
-                source=path,
-                index=i if many else None,
-                meta=dict(meta),
-                value_range=(0.0, top),
-            )
-            for i, frame in enumerate(frames)
-        ]
-    # One mapping per file unless an enhanced multi-frame file gives one per frame: building a
-    # VOI LUT table for each of 500 identical frames would be wasted work.
-    per_frame = bool(attribute(ds, "PerFrameFunctionalGroupsSequence"))
-    mapping = functools.cache(functools.partial(_grey_mapping, ds))
-    return [
-        _grey_slice(
-            path, frame, i if many else None, photometric, meta, mapping(i if per_frame else 0)
-        )
-        for i, frame in enumerate(frames)
-    ]
 
 
 def _grey_slice(
@@ -414,7 +437,9 @@ def _voi_lut(view: Dataset) -> VoiLut | None:
 
 
 def _no_pixels_reason(ds: Dataset) -> str:
-    modality = str(ds.get("Modality", "") or "").strip()
+    """Says what the object is from checked values only: a malformed Modality may hold the
+    bytes of the elements it swallowed."""
+    modality = checked_text(ds, "Modality")
     sop_class = _sop_class(ds)
     kind = f"Modality {modality}" if modality else _uid_name(sop_class) or "unknown kind"
     reason = f"DICOM has no pixel data ({kind})"
@@ -424,15 +449,16 @@ def _no_pixels_reason(ds: Dataset) -> str:
 
 
 def _sop_class(ds: Dataset) -> str:
-    file_meta = getattr(ds, "file_meta", None)
-    value = ds.get("SOPClassUID") or (
-        file_meta.get("MediaStorageSOPClassUID") if file_meta is not None else None
-    )
+    value = checked_value(ds, "SOPClassUID") or checked_value(ds, "MediaStorageSOPClassUID")
     return str(value or "")
 
 
 def _uid_name(value: str) -> str:
-    return uids.UID(value).name if value else ""
+    """The dictionary name of a UID pydicom knows; "" for any other (never the value)."""
+    if not value:
+        return ""
+    name = uids.UID(value).name
+    return "" if name == value else name
 
 
 def _syntax_name(syntax: uids.UID) -> str:

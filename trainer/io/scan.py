@@ -8,6 +8,7 @@ the viewer call the same ``render()``, so they can never disagree about what a s
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,32 @@ MAX_IMAGE_PIXELS: int = 100_000_000
 
 #: Largest file (all frames together) we agree to decode: ``data`` costs 4 bytes per pixel.
 MAX_FILE_PIXELS: int = 4 * MAX_IMAGE_PIXELS
+
+
+#: Default for :func:`max_frames`. An enhanced MR file holds a few hundred frames; a crafted
+#: 20 kB file can claim 20,000 one-pixel frames, each costing one model pass.
+DEFAULT_MAX_FRAMES: int = 1000
+MAX_FRAMES_VARIABLE = "BRAINMRI_MAX_FRAMES"
+
+
+def max_frames() -> int:
+    """Most frames (DICOM) or pages (TIFF) read from one file: ``DEFAULT_MAX_FRAMES``, or the
+    positive integer in the environment variable ``BRAINMRI_MAX_FRAMES``."""
+    raw = os.environ.get(MAX_FRAMES_VARIABLE, "")
+    try:
+        value = int(raw)
+    except ValueError:
+        return DEFAULT_MAX_FRAMES
+    return value if value > 0 else DEFAULT_MAX_FRAMES
+
+
+def check_frame_limit(path: Path, frames: int, what: str = "frames") -> None:
+    """Refuse a file with more frames or pages than :func:`max_frames`, from its header."""
+    limit = max_frames()
+    if frames > limit:
+        raise UnreadableInputError(
+            path, f"file holds {frames} {what}, over the limit of {limit} {what} per file"
+        )
 
 
 def check_pixel_limit(path: Path, width: int, height: int, frames: int = 1) -> None:
@@ -97,24 +124,64 @@ class ScanSlice:
         ``value_range``, then min–max (a constant image gives zeros, never NaN). An explicit
         window is always linear (PS3.3 C.11.2.1.2.1). MONOCHROME1 is inverted after all of that.
         """
+        return self._render(self.data, window, self._bounds(window))
+
+    def render_u8(self, window: Window | None = None) -> np.ndarray:
+        """``quantise(self.render(window))``, value for value, without ever holding the float
+        picture: rendered in blocks of rows, and an 8-bit image shown on its own 0–255 range
+        is its data already. What the model needs of a 100-megapixel page costs its size in
+        bytes, not four times that."""
+        if (
+            window is None
+            and self.data.dtype == np.uint8
+            and self.voi_lut is None
+            and self.default_window is None
+            and self.value_range == (0.0, 255.0)
+            and not self.invert
+        ):
+            return self.data  # rint(v / 255 * 255) == v for every 8-bit v
+        bounds = self._bounds(window)
+        out = np.empty(self.data.shape[:2], dtype=np.uint8)
+        step = max(1, _BLOCK_PIXELS // max(1, self.data.shape[1]))
+        for start in range(0, self.data.shape[0], step):
+            block = self._render(self.data[start : start + step], window, bounds)
+            out[start : start + step] = quantise(block)
+        return out
+
+    def _bounds(self, window: Window | None) -> tuple[float, float] | None:
+        """The min–max range when rendering falls through to it (whole image, finite values)."""
+        falls_through = window is None and self.voi_lut is None and self.default_window is None
+        return _finite_bounds(self.data) if falls_through and self.value_range is None else None
+
+    def _render(
+        self, data: np.ndarray, window: Window | None, bounds: tuple[float, float] | None
+    ) -> np.ndarray:
         if window is not None:
-            out = apply_window(self.data, window)
+            out = apply_window(data, window)
         elif self.voi_lut is not None:
-            out = self.voi_lut.apply(self.data)
+            out = self.voi_lut.apply(data)
         elif self.default_window is not None:
-            out = apply_window(self.data, self.default_window, self.voi_function)
+            out = apply_window(data, self.default_window, self.voi_function)
         elif self.value_range is not None:
-            out = _scale(self.data, *self.value_range)
+            out = _scale(data, *self.value_range)
         else:
-            bounds = _finite_bounds(self.data)
             if bounds is None:
-                return np.zeros(self.data.shape, dtype=np.float32)
-            out = _scale(self.data, *bounds)
+                return np.zeros(data.shape, dtype=np.float32)
+            out = _scale(data, *bounds)
         out = np.asarray(out, dtype=np.float32)
         if self.invert:
             out = np.subtract(np.float32(1.0), out, out=out)
         # every branch above made a fresh array, so the clean-up may work in place
         return np.nan_to_num(out, copy=False, nan=0.0)
+
+
+_BLOCK_PIXELS = 1 << 22  # rows rendered at a time by render_u8: about 16 MB of float32
+
+
+def quantise(grey01: np.ndarray) -> np.ndarray:
+    """A [0, 1] picture as the model's uint8: ``rint(x · 255)``, clipped, NaN as 0. The one
+    definition; ``trainer.preprocess.to_model_square`` uses it."""
+    return np.clip(np.rint(np.nan_to_num(grey01, nan=0.0) * 255.0), 0, 255).astype(np.uint8)
 
 
 @dataclass

@@ -8,7 +8,7 @@ Instance Number, then the position along the slice normal, then the file name as
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,7 +17,8 @@ from pydicom import Dataset
 
 from trainer.errors import UnreadableInputError
 from trainer.io import dicom
-from trainer.io.privacy import scrub
+from trainer.io.guard import release
+from trainer.io.privacy import checked_text, shown_name
 from trainer.io.scan import Scan, ScanSlice
 
 
@@ -56,24 +57,49 @@ def read_series(files: Sequence[DicomFile]) -> tuple[Scan | None, list[Unreadabl
     ordered = sort_slices(files)
     slices: list[ScanSlice] = []
     errors: list[UnreadableInputError] = []
-    for file in ordered:
-        try:
-            slices.extend(dicom.read_slices(file.path))
-        except UnreadableInputError as exc:
-            errors.append(exc)
+    for item in iter_series(ordered):
+        if isinstance(item, UnreadableInputError):
+            errors.append(item)
+        else:
+            slices.append(item)
     if not slices:
         return None, errors
-    for position, item in enumerate(slices):
-        item.index = position
     source = _common_folder([file.path for file in ordered])
     description = series_description(ordered[0].header, len(slices))
     return Scan(source=source, kind="dicom-series", slices=slices, description=description), errors
 
 
+def iter_series(files: Sequence[DicomFile]) -> Iterator[ScanSlice | UnreadableInputError]:
+    """The slices of one group from :func:`group_series`, decoded one at a time, in
+    anatomical order; a file that cannot be decoded comes as an error in its place and the
+    others still make the series. A group of one file keeps its own frame numbering; in a
+    series, ``index`` is the slice's position among the slices that could be read."""
+    if len(files) == 1:
+        yield from _file_slices(files[0].path)
+        return
+    position = 0
+    for file in sort_slices(files):
+        for item in _file_slices(file.path):
+            if isinstance(item, ScanSlice):
+                item.index = position
+                position += 1
+            held = release(item)
+            del item
+            yield held.pop()
+
+
+def _file_slices(path: Path) -> Iterator[ScanSlice | UnreadableInputError]:
+    try:
+        yield from dicom.iter_slices(path)
+    except UnreadableInputError as exc:
+        yield exc
+
+
 def series_description(header: Dataset, count: int) -> str:
-    """ "Series 5 – T1 AX (24 slices)": number and description only, scrubbed of identifiers."""
-    number = str(dicom.attribute(header, "SeriesNumber", "")).strip()
-    text = scrub(str(dicom.attribute(header, "SeriesDescription", "")).strip(), header)
+    """ "Series 5 – T1 AX (24 slices)": number and description only; a description holding an
+    identifier of the file is left out whole."""
+    number = checked_text(header, "SeriesNumber")
+    text = shown_name(checked_text(header, "SeriesDescription"), header, "")
     label = f"Series {number}" if number else "DICOM series"
     if text:
         label += f" – {text}"
