@@ -14,6 +14,12 @@ same fields, one column per class probability. Exit status: 0 when every input w
 1 when any failed or a folder held nothing to read (after processing all the others), 2 for a
 usage or model-file error or when none of the paths exists (checked before the model loads).
 Errors go to stderr, once each.
+
+Inputs are decoded, predicted and dropped one slice at a time (``trainer.io.iter_slices``), so
+memory does not grow with the number or size of the files. A file with more frames or pages
+than ``BRAINMRI_MAX_FRAMES`` (default 1000) is refused with that reason. File names that are
+not valid UTF-8 are written back byte for byte (``surrogateescape``) in the CSV, and as
+``\\udcXX`` escapes in the JSON and the text output.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ import argparse
 import csv
 import io
 import json
+import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,17 +80,18 @@ def _cam_name(row: dict[str, Any], used: set[str]) -> str:
     return name
 
 
-def _missing_and_empty(paths: list[str], scans: list[Any], errors: list[Any]) -> list[Any]:
+def _missing_and_empty(paths: list[str], seen: list[str]) -> list[Any]:
     """Folders given on the command line in which nothing was found, as read errors: an empty
-    folder must not end in silence and exit status 0."""
+    folder must not end in silence and exit status 0. ``seen``: the paths of every result and
+    error. Compared as absolute paths, links not resolved (a link loop cannot be resolved)."""
     from trainer.errors import UnreadableInputError
 
-    found = [Path(s.source).resolve() for s in scans] + [Path(e.path).resolve() for e in errors]
+    found = [Path(os.path.abspath(f)) for f in seen]
     out = []
     for p in paths:
         folder = Path(p)
         if folder.is_dir():
-            root = folder.resolve()
+            root = Path(os.path.abspath(folder))
             if not any(f == root or f.is_relative_to(root) for f in found):
                 out.append(UnreadableInputError(p, "no image or DICOM file in this folder"))
     return out
@@ -90,7 +99,7 @@ def _missing_and_empty(paths: list[str], scans: list[Any], errors: list[Any]) ->
 
 def run(args: argparse.Namespace) -> int:
     from trainer.errors import UnreadableInputError
-    from trainer.io import load_paths
+    from trainer.io import iter_slices
 
     # Paths first, the model second: a typo should not wait for a model to load.
     missing = [p for p in args.paths if not Path(p).exists()]
@@ -100,24 +109,42 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from trainer.predict import Predictor
 
+    if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8: \udcff, no crash
+        sys.stdout.reconfigure(errors="backslashreplace")
     predictor = Predictor(args.model, args.device, tta=args.tta)
-    scans, errors = load_paths([p for p in args.paths if p not in missing])
-    errors = [*errors, *_missing_and_empty(args.paths, scans, errors)]
-    said = [UnreadableInputError(p, "no such file or folder") for p in missing]
+    stream = iter_slices([p for p in args.paths if p not in missing])
+    errors: list[UnreadableInputError] = []
     rows: list[dict[str, Any]] = []
     cam_dir = Path(args.cam_dir) if args.cam_dir else None
     used: set[str] = set()
-    for scan in scans:
-        for slc, pred in zip(scan.slices, predictor.predict_slices(scan.slices), strict=True):
-            row = {**pred.to_json(), "cam": None}
-            if cam_dir is not None:
-                row["cam"] = str(_write_cam(predictor, slc, args, cam_dir / _cam_name(row, used)))
-            rows.append(row)
+    for result, slc in _results(predictor, stream, cam_dir is not None):
+        if isinstance(result, UnreadableInputError):
+            errors.append(result)
+            continue
+        row = {**result.to_json(), "cam": None}
+        if cam_dir is not None:
+            row["cam"] = str(_write_cam(predictor, slc, args, cam_dir / _cam_name(row, used)))
+        rows.append(row)
+    seen = [r["path"] for r in rows] + [str(e.path) for e in errors]
+    errors = [*errors, *_missing_and_empty(args.paths, seen)]
+    said = [UnreadableInputError(p, "no such file or folder") for p in missing]
     rows += [_error_row(str(e.path), e.reason) for e in [*errors, *said]]
     _emit(rows, predictor.classes, args)
     for e in errors:  # once, on stderr (the missing paths were said before the model loaded)
         print(f"brainmri: error: {e}", file=sys.stderr)
     return 1 if errors or said else 0
+
+
+def _results(predictor: Any, items: Iterator[Any], keep_slices: bool) -> Iterator[tuple[Any, Any]]:
+    """(prediction or error, the slice when a CAM is wanted). Without CAMs, slices are batched
+    and dropped as soon as they are reduced to the model's input; a CAM needs the slice itself,
+    so then they go one at a time."""
+    if not keep_slices:
+        for result in predictor.predict_stream(items):
+            yield result, None
+        return
+    for item in items:
+        yield next(iter(predictor.predict_stream([item]))), item
 
 
 def _write_cam(predictor: Any, slc: Any, args: argparse.Namespace, path: Path) -> Path:
@@ -141,9 +168,10 @@ def _emit(rows: list[dict[str, Any]], classes: list[str], args: argparse.Namespa
         sys.stdout.write("\n")
         return
     if args.csv:
-        from trainer.atomic import write_text
+        from trainer.atomic import write_bytes
 
-        write_text(args.csv, _csv_text(rows, classes))
+        # surrogateescape: a file name that is not UTF-8 goes back to its own bytes
+        write_bytes(args.csv, _csv_text(rows, classes).encode("utf-8", "surrogateescape"))
         print(f"wrote {len(rows)} rows to {args.csv}")
         return
     for r in rows:
