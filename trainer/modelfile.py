@@ -10,7 +10,9 @@ everything needed to trust it: metrics, the data fingerprint, the recipe, the ve
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,18 @@ from trainer.preprocess import PREPROCESS_VERSION
 FORMAT = "brainmri-model"
 FORMAT_VERSION = 1
 META_KEY = "brainmri"
-REQUIRED = ("backbone", "classes", "input_size", "mean", "std", "preprocess")
+REQUIRED = ("backbone", "classes", "input_size", "mean", "std", "preprocess", "head")
+
+#: Bounds of the metadata schema (:func:`validate_metadata`).
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 1024
+MAX_CLASSES = 1000
+MAX_METADATA_CHARS = 4_000_000  # the shipped model's metadata is about 5 kB
+MAX_NESTING = 32  # JSON depth; the shipped model's is 4
+# A timm architecture name and nothing else: no "hf-hub:" or "local-dir:" prefix, no path, no
+# pretrained tag. Only such a name, when timm's registry knows it, is built (with
+# pretrained=False), so opening a model file never makes timm touch the network or the disk.
+_BACKBONE_NAME = re.compile(r"[a-z0-9_]{1,80}")
+_POOLS = ("max", "avg")
 
 
 @dataclass
@@ -118,7 +131,8 @@ def _plain(obj: Any) -> Any:
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata alone (``brainmri info``), without reading the tensors."""
+    """The metadata alone (``brainmri info``), without reading the tensors, checked against
+    the schema (:func:`validate_metadata`): a model file is untrusted input."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -134,20 +148,213 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         ) from None
     if raw is None:
         raise ModelFileError(f"{path}: a safetensors file, but without brainmri metadata")
+    return parse_metadata(raw, path)
+
+
+def parse_metadata(raw: str, path: str | Path = "model file") -> dict[str, Any]:
+    """The metadata JSON string, parsed and validated; :class:`ModelFileError` otherwise."""
+    if len(raw) > MAX_METADATA_CHARS:
+        raise ModelFileError(f"{path}: its metadata is too large ({len(raw)} characters)")
+    if _nesting(raw) > MAX_NESTING:
+        raise ModelFileError(f"{path}: its metadata is nested deeper than {MAX_NESTING} levels")
     try:
         meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{path}: its metadata is not valid JSON ({exc})") from None
+    validate_metadata(meta, path)
+    return meta
+
+
+def _nesting(raw: str) -> int:
+    """Deepest bracket nesting of a JSON text, brackets inside strings ignored; counted before
+    parsing because Python's JSON parser recurses (10,000 "[" raise RecursionError)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """The fields of the metadata that code relies on, typed and checked."""
+
+    format_version: int
+    backbone: str
+    classes: tuple[str, ...]
+    input_size: int
+    channels: int
+    preprocess: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    head: HeadConfig
+    temperature: float
+    ood_threshold: float | None
+
+
+def validate_metadata(meta: Any, path: str | Path = "model file") -> ModelMeta:
+    """Check the schema: every field code uses has its type and a sane value. Why: the file is
+    untrusted, and a value out of range does harm far from here (``input_size`` 40000 allocates
+    gigabytes, ``temperature`` 0 prints NaN probabilities, a backbone "hf-hub:..." makes timm
+    download code)."""
+
+    def fail(message: str) -> ModelFileError:
+        return ModelFileError(f"{path}: model metadata: {message}")
+
+    if not isinstance(meta, dict):
+        raise fail(f"must be a JSON object, not {_json_type(meta)}")
     if meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: metadata format {meta.get('format')!r} is not {FORMAT!r}")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path}: written by a newer brainmri (format {meta['format_version']}); upgrade"
-        )
+        raise fail(f"format is not {FORMAT!r}")
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
-        raise ModelFileError(f"{path}: metadata lacks {missing}")
-    return meta
+        raise fail(f"lacks {', '.join(missing)}")
+    version = meta.get("format_version", FORMAT_VERSION)
+    if not _is_int(version) or version < 1:
+        raise fail("format_version must be a positive integer")
+    if version > FORMAT_VERSION:
+        raise fail(f"written by a newer brainmri (format {version}); upgrade")
+    channels = meta.get("channels", 3)
+    if channels != 3 or not _is_int(channels):
+        raise fail("channels must be 3")
+    head = _head(meta["head"], fail)
+    ood = meta.get("ood")
+    if ood is not None and not (isinstance(ood, dict) and _positive(ood.get("threshold"))):
+        raise fail("ood must be an object with a finite, positive threshold")
+    _optional_types(meta, fail)
+    return ModelMeta(
+        format_version=int(version),
+        backbone=_backbone(meta["backbone"], fail),
+        classes=_classes(meta["classes"], fail),
+        input_size=_input_size(meta["input_size"], fail),
+        channels=3,
+        preprocess=_short_text(meta["preprocess"], "preprocess", fail),
+        mean=_floats(meta["mean"], "mean", channels, fail),
+        std=_floats(meta["std"], "std", channels, fail, positive=True),
+        head=head,
+        temperature=_temperature(meta.get("temperature", 1.0), fail),
+        ood_threshold=float(ood["threshold"]) if ood is not None else None,
+    )
+
+
+def _backbone(value: Any, fail: Any) -> str:
+    if not isinstance(value, str) or _BACKBONE_NAME.fullmatch(value) is None:
+        raise fail("backbone must be a timm architecture name (letters, digits, underscores)")
+    import timm
+
+    if not timm.is_model(value):
+        raise fail(f"backbone {value!r} is not an architecture this timm knows")
+    return value
+
+
+def _classes(value: Any, fail: Any) -> tuple[str, ...]:
+    ok = isinstance(value, list) and 1 <= len(value) <= MAX_CLASSES
+    ok = ok and all(isinstance(c, str) and 0 < len(c) <= 200 for c in value)
+    if not ok or len(set(value)) != len(value):
+        raise fail(f"classes must be a list of 1 to {MAX_CLASSES} distinct, non-empty names")
+    return tuple(value)
+
+
+def _input_size(value: Any, fail: Any) -> int:
+    if not _is_int(value) or not MIN_INPUT_SIZE <= value <= MAX_INPUT_SIZE:
+        raise fail(f"input_size must be an integer from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}")
+    return int(value)
+
+
+def _floats(
+    value: Any, name: str, length: int, fail: Any, positive: bool = False
+) -> tuple[float, ...]:
+    ok = isinstance(value, list) and len(value) == length
+    ok = ok and all(_is_number(v) and math.isfinite(v) for v in value)
+    if ok and positive:
+        ok = all(v > 0 for v in value)
+    if not ok:
+        kind = "positive" if positive else "finite"
+        raise fail(f"{name} must be a list of {length} {kind} numbers")
+    return tuple(float(v) for v in value)
+
+
+def _temperature(value: Any, fail: Any) -> float:
+    if not _positive(value):
+        raise fail("temperature must be a finite number > 0")
+    return float(value)
+
+
+def _head(value: Any, fail: Any) -> HeadConfig:
+    if not isinstance(value, dict):
+        raise fail("head must be an object")
+    known = {f.name for f in fields(HeadConfig)}
+    unknown, missing = sorted(set(value) - known), sorted(known - set(value))
+    if unknown or missing:
+        parts = ([f"unknown {', '.join(unknown)}"] if unknown else []) + (
+            [f"missing {', '.join(missing)}"] if missing else []
+        )
+        raise fail(f"head keys: {'; '.join(parts)}")
+    hidden, dropout = value["hidden"], value["dropout"]
+    momentum, eps, pool = value["bn_momentum"], value["bn_eps"], value["global_pool"]
+    if not _is_int(hidden) or not 1 <= hidden <= 16384:
+        raise fail("head.hidden must be an integer from 1 to 16384")
+    if not (_is_number(dropout) and 0 <= dropout < 1):
+        raise fail("head.dropout must be a number in [0, 1)")
+    if not (_is_number(momentum) and 0 <= momentum <= 1):
+        raise fail("head.bn_momentum must be a number in [0, 1]")
+    if not (_positive(eps) and eps < 1):
+        raise fail("head.bn_eps must be a number in (0, 1)")
+    if pool not in _POOLS:
+        raise fail(f"head.global_pool must be one of {', '.join(_POOLS)}")
+    return HeadConfig(int(hidden), float(dropout), float(momentum), float(eps), str(pool))
+
+
+def _optional_types(meta: dict[str, Any], fail: Any) -> None:
+    """Fields shown by ``info``, the app and the report: right type when present."""
+    for key in ("name", "created", "package_version", "dtype", "not_for_clinical_use"):
+        if key in meta and not isinstance(meta[key], str):
+            raise fail(f"{key} must be a string")
+    notes = meta.get("notes", [])
+    if not (isinstance(notes, list) and all(isinstance(n, str) for n in notes)):
+        raise fail("notes must be a list of strings")
+    metrics = meta.get("metrics", {})
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("test", {}), dict):
+        raise fail("metrics must be an object, and metrics.test too")
+    test = metrics.get("test")
+    accuracy = test.get("accuracy") if isinstance(test, dict) else None
+    if accuracy is not None and not (_is_number(accuracy) and 0 <= accuracy <= 1):
+        raise fail("metrics.test.accuracy must be a number in [0, 1]")
+
+
+def _short_text(value: Any, name: str, fail: Any) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 200:
+        raise fail(f"{name} must be a short string")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive(value: Any) -> bool:
+    return _is_number(value) and math.isfinite(value) and value > 0
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "a list", str: "a string", int: "a number", float: "a number"}
+    return names.get(type(value), "null" if value is None else type(value).__name__)
 
 
 def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
@@ -156,11 +363,15 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> Loa
 
     path = Path(path)
     meta = read_metadata(path)
-    tensors = load_file(str(path))
+    schema = validate_metadata(meta, path)
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # a truncated or inconsistent tensor section
+        raise ModelFileError(f"{path}: its tensors cannot be read ({type(exc).__name__})") from None
     # Built on the meta device: no memory, no time, and above all no draw from torch's global
     # random generator, which a training run in another thread relies on for reproducibility.
     with torch.device("meta"):
-        model = build_model(meta["backbone"], len(meta["classes"]), HeadConfig(**meta["head"]))
+        model = build_model(schema.backbone, len(schema.classes), schema.head)
     state = {
         k.removeprefix("model."): (v.float() if v.is_floating_point() else v)
         for k, v in tensors.items()
@@ -171,11 +382,24 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> Loa
     except RuntimeError as exc:
         raise ModelFileError(f"{path}: weights do not fit {meta['backbone']}: {exc}") from None
     ood = None
-    if "ood" in meta and "ood.means" in tensors:
-        ood = OODModel(
-            tensors["ood.means"].float().numpy(),
-            tensors["ood.precision"].float().numpy(),
-            float(meta["ood"]["threshold"]),
-        )
+    if schema.ood_threshold is not None and "ood.means" in tensors:
+        ood = _ood(path, tensors, schema)
     model.eval().to(device)
     return LoadedModel(model, meta, ood, path)
+
+
+def _ood(path: Path, tensors: dict[str, torch.Tensor], schema: ModelMeta) -> OODModel:
+    """The OOD statistics, checked to fit the head: wrong shapes would fail at the first
+    prediction, NaN would flag or pass everything silently."""
+    means, precision = tensors.get("ood.means"), tensors.get("ood.precision")
+    width = schema.head.hidden
+    if (
+        precision is None
+        or tuple(means.shape) != (len(schema.classes), width)
+        or tuple(precision.shape) != (width, width)
+        or not bool(torch.isfinite(means.float()).all())
+        or not bool(torch.isfinite(precision.float()).all())
+    ):
+        raise ModelFileError(f"{path}: its out-of-distribution statistics do not fit the model")
+    assert schema.ood_threshold is not None
+    return OODModel(means.float().numpy(), precision.float().numpy(), schema.ood_threshold)
