@@ -16,42 +16,42 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from trainer.augment import AugmentConfig, augment_batch
+from trainer.config import preset_config
 from trainer.data.cache import load_cache, prepare_cache
 from trainer.data.discovery import discover
 from trainer.data.sources import FileSource, TensorSource
 from trainer.data.splits import make_split
 from trainer.model import build_model
-from trainer.preprocess import normalize_batch
+from trainer.run_data import backbone_normalization
+from trainer.step import TrainStep, configure_for_training, prepare_train_mode
 
 
 def time_data(source, batches) -> float:
     t0 = time.perf_counter()
     n = 0
-    for x, _ in source.batches(batches):
-        n += len(x)
+    for batch in source.batches(batches):
+        n += len(batch)
     return n / (time.perf_counter() - t0)
 
 
 def time_training(source, batches, backbone: str, device: torch.device) -> float:
-    model = build_model(backbone, 4).to(device).train()
-    opt = torch.optim.Adamax(model.parameters(), lr=1e-3)
+    """The engine's own training step (trainer.step.TrainStep) with the paper's recipe."""
+    cfg = preset_config("paper", backbone=backbone, pretrained="none", device=device.type)
+    model = build_model(backbone, 4)
+    configure_for_training(model, cfg, device)
+    mean, std = backbone_normalization(backbone)
+    step = TrainStep(model, cfg, device, mean, std)
+    prepare_train_mode(model, cfg)
     gen = torch.Generator().manual_seed(0)
     n, t0 = 0, None
-    for i, (x, y) in enumerate(source.batches(batches)):
+    for i, batch in enumerate(source.batches(batches)):
         if i == 1:  # the first batch warms up kernels and workers
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t0, n = time.perf_counter(), 0
-        x01 = x.to(device).unsqueeze(1).float().div(255)
-        x01, _ = augment_batch(x01, AugmentConfig(), gen)
-        loss = F.cross_entropy(model(normalize_batch(x01)), y.to(device))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        n += len(y)
+        step(batch.squares, batch.labels, gen)
+        n += len(batch)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return n / (time.perf_counter() - t0) if t0 else float("nan")

@@ -45,18 +45,36 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Brain MRI viewer: classify scans and see Grad-CAM overlays. "
         f"{NOT_FOR_CLINICAL_USE}",
     )
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="images, DICOM files or folders to open (as if dropped)")
-    parser.add_argument("--model", metavar="FILE",
-                        help="model file to use (default: the last used, else the bundled one)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="images, DICOM files or folders to open (as if dropped)",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="FILE",
+        help="model file to use (default: the last used, else the bundled one)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    parser.add_argument("--screenshot", metavar="FILE",
-                        help="open PATHs, wait for their prediction and overlay, save a PNG of "
-                        "the window and exit (0 on success)")
-    parser.add_argument("--timeout", type=float, default=180.0, metavar="SECONDS",
-                        help="--screenshot gives up after this long (default 180)")
-    parser.add_argument("--self-test", action="store_true",
-                        help="load the default model, classify the bundled samples, exit 0 or 1")
+    parser.add_argument(
+        "--screenshot",
+        metavar="FILE",
+        help="open PATHs, wait for their prediction and overlay, save a PNG of "
+        "the window and exit (0 on success)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=180.0,
+        metavar="SECONDS",
+        help="--screenshot gives up after this long (default 180)",
+    )
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="load the default model, classify the bundled samples, exit 0 or 1",
+    )
     parser.add_argument("--version", action="version", version=f"brainmri-app {__version__}")
     return parser
 
@@ -84,10 +102,7 @@ def self_test(model: str | None = None, device: str = "auto") -> tuple[bool, str
         from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401  (the DLLs must load)
     except ImportError as exc:
         return False, f"Qt (PySide6) cannot be loaded: {exc}"
-    from trainer.assets import samples_dir
-    from trainer.errors import BrainMRIError
-    from trainer.io import load_paths
-    from trainer.predict import Predictor
+    from trainer.api import BrainMRIError, Predictor, load_paths, samples_dir
 
     try:
         predictor = Predictor(model, device=device)
@@ -116,17 +131,23 @@ def self_test(model: str | None = None, device: str = "auto") -> tuple[bool, str
             return False, f"{name}: {problem}"
         expected = name.split("_", 1)[0]
         if expected not in predictor.classes:
-            return False, (f"{name}: its name does not start with one of the model's classes "
-                           f"({', '.join(predictor.classes)})")
+            return False, (
+                f"{name}: its name does not start with one of the model's classes "
+                f"({', '.join(predictor.classes)})"
+            )
         if pred.predicted_class != expected:
-            return False, (f"{name}: predicted {pred.predicted_class}, expected {expected}; "
-                           "the model, its file or the preprocessing is wrong")
+            return False, (
+                f"{name}: predicted {pred.predicted_class}, expected {expected}; "
+                "the model, its file or the preprocessing is wrong"
+            )
         if pred.ood:
             return False, f"{name}: a real MRI sample was flagged as out of distribution"
         results.append(f"{name} → {pred.predicted_class}")
     secs = time.monotonic() - started
-    return True, (f"self-test passed: {len(results)} samples ({', '.join(results)}) with "
-                  f"{predictor.describe()} on {predictor.device.type} in {secs:.1f} s")
+    return True, (
+        f"self-test passed: {len(results)} samples ({', '.join(results)}) with "
+        f"{predictor.describe()} on {predictor.device.type} in {secs:.1f} s"
+    )
 
 
 def _check_prediction(pred: Any, cam: Any, shape: tuple[int, ...], classes: list[str]) -> str:
@@ -184,8 +205,11 @@ def apply_dark_theme(app: QApplication) -> None:
     }
     for role, color in colors.items():
         p.setColor(role, color)
-    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText,
-                 QPalette.ColorRole.WindowText):
+    for role in (
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+        QPalette.ColorRole.WindowText,
+    ):
         p.setColor(QPalette.ColorGroup.Disabled, role, QColor(120, 124, 130))
     app.setPalette(p)
 
@@ -266,8 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.self_test:
         ok, message = self_test(args.model, args.device)
-        _say(f"brainmri-app: {message}" if ok else f"brainmri-app: self-test failed: {message}",
-             error=not ok)
+        _say(
+            f"brainmri-app: {message}" if ok else f"brainmri-app: self-test failed: {message}",
+            error=not ok,
+        )
         return 0 if ok else 1
 
     from desktop_app.display import display_problem

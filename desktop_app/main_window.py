@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
 
 from desktop_app.models import ModelEntry, QtModelRegistry
 from desktop_app.settings import AppSettings
+from desktop_app.training import QtTrainingTab
 from desktop_app.viewer import QtViewerTab
 from trainer import NOT_FOR_CLINICAL_USE, __version__
-from trainer.assets import assets_dir, user_models_dir
-from trainer.errors import ModelFileError
+from trainer.api import ModelFileError, assets_dir, user_models_dir
 
 __all__ = ["QtMainWindow", "app_icon"]
 
@@ -47,18 +47,6 @@ def app_icon() -> QIcon:
         if png.is_file():
             icon.addFile(str(png))
     return icon
-
-
-def _training_tab(registry: QtModelRegistry, parent: QWidget) -> QWidget:
-    """The Training tab if its package is installed, else a placeholder saying what it will be."""
-    try:
-        from desktop_app.training import QtTrainingTab
-    except ImportError as exc:
-        log.info("Training tab not available: %s", exc)
-        label = QLabel("Training wizard\n\n(not available in this build)")
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        return label
-    return QtTrainingTab(registry, parent)
 
 
 class QtMainWindow(QMainWindow):
@@ -81,7 +69,7 @@ class QtMainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.viewer = QtViewerTab(registry, settings)
         self.tabs.addTab(self.viewer, "Viewer")
-        self.training = _training_tab(registry, self)
+        self.training = QtTrainingTab(registry, self)
         self.tabs.addTab(self.training, "Training")
         self._connect_training_tab()
         self.setCentralWidget(self.tabs)
@@ -95,21 +83,17 @@ class QtMainWindow(QMainWindow):
         registry.errored.connect(self._on_model_errored)
         # a first start on a small screen (1280×800 laptops) must not open past its edges
         avail = self.screen().availableGeometry() if self.screen() is not None else None
-        self.resize(min(1360, avail.width()) if avail else 1360,
-                    min(860, avail.height()) if avail else 860)
+        self.resize(
+            min(1360, avail.width()) if avail else 1360, min(860, avail.height()) if avail else 860
+        )
         if settings.geometry is not None:
             self.restoreGeometry(settings.geometry)
         if settings.window_state is not None:
             self.restoreState(settings.window_state)
 
     def _connect_training_tab(self) -> None:
-        """Optional hooks of the Training tab (absent in the placeholder)."""
-        requested = getattr(self.training, "open_in_viewer_requested", None)
-        if requested is not None:
-            requested.connect(self._on_open_in_viewer_requested)
-        state_changed = getattr(self.training, "training_state_changed", None)
-        if state_changed is not None:
-            state_changed.connect(self._on_training_state_changed)
+        self.training.open_in_viewer_requested.connect(self._on_open_in_viewer_requested)
+        self.training.training_state_changed.connect(self._on_training_state_changed)
 
     def _on_open_in_viewer_requested(self, paths: list[str]) -> None:
         self.tabs.setCurrentWidget(self.viewer)
@@ -141,7 +125,7 @@ class QtMainWindow(QMainWindow):
         self.model_label.setText(f"Model: loading {entry.summary}…")
 
     def _on_active_model_changed(self, entry: ModelEntry) -> None:
-        from trainer.device import describe_device
+        from trainer.api import describe_device
 
         predictor = self.registry.predictor
         if predictor is not None:
@@ -158,8 +142,9 @@ class QtMainWindow(QMainWindow):
     def notify(self, title: str, text: str) -> QMessageBox:
         """A non-modal warning: it can arrive at any time (a model failing to load in the
         background), so it must not stop the event loop, a screenshot run or a test."""
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
-                          self)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self
+        )
         box.setTextFormat(Qt.TextFormat.PlainText)  # file names and reasons, never HTML
         box.setWindowModality(Qt.WindowModality.NonModal)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -175,11 +160,16 @@ class QtMainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._rebuild_recent()
         file_menu.addSeparator()
-        self._action(file_menu, "&Save overlay as PNG…", lambda: self.viewer.save_overlay_png(),
-                     QKeySequence.Save)
+        self._action(
+            file_menu,
+            "&Save overlay as PNG…",
+            lambda: self.viewer.save_overlay_png(),
+            QKeySequence.Save,
+        )
         self._action(file_menu, "Export PDF &report…", lambda: self.viewer.export_pdf(), "Ctrl+P")
-        self._action(file_menu, "&Classify all loaded items…", self.viewer.classify_all,
-                     "Ctrl+Shift+C")
+        self._action(
+            file_menu, "&Classify all loaded items…", self.viewer.classify_all, "Ctrl+Shift+C"
+        )
         file_menu.addSeparator()
         self._action(file_menu, "C&lear list…", self.viewer.clear_with_confirmation)
         self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
@@ -205,13 +195,12 @@ class QtMainWindow(QMainWindow):
         self._rebuild_model_menu()
 
         help_menu = menu.addMenu("&Help")
-        self._action(help_menu, "&Reading the screen", self.show_reading_help,
-                     QKeySequence.HelpContents)
+        self._action(
+            help_menu, "&Reading the screen", self.show_reading_help, QKeySequence.HelpContents
+        )
         self._action(help_menu, "&About", self.show_about)
 
-    def _action(
-        self, menu: QMenu, text: str, slot: object, shortcut: object = None
-    ) -> QAction:
+    def _action(self, menu: QMenu, text: str, slot: object, shortcut: object = None) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -335,10 +324,10 @@ class QtMainWindow(QMainWindow):
 
     # -- closing ------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        is_training = getattr(self.training, "is_training", None)
-        if callable(is_training) and is_training():
+        if self.training.is_training():
             answer = QMessageBox.question(
-                self, "Training is running",
+                self,
+                "Training is running",
                 "A model is training. Stop it (a resumable state is saved) and quit?",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                 QMessageBox.StandardButton.No,
@@ -346,9 +335,7 @@ class QtMainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-        shutdown = getattr(self.training, "shutdown", None)
-        if callable(shutdown):
-            shutdown()
+        self.training.shutdown()
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()
         self.settings.sync()

@@ -28,12 +28,10 @@ from PySide6.QtCore import QObject, Signal
 from desktop_app.messages import plain_message
 from desktop_app.settings import AppSettings
 from desktop_app.workers import QtGeneratorWorker
-from trainer.assets import default_model_path, user_models_dir
-from trainer.errors import ModelFileError
-from trainer.modelfile import read_metadata
+from trainer.api import ModelFileError, default_model_path, read_metadata, user_models_dir
 
 if TYPE_CHECKING:
-    from trainer.predict import Predictor
+    from trainer.api import Predictor
 
 __all__ = ["ModelEntry", "QtModelRegistry", "load_predictor"]
 
@@ -80,7 +78,7 @@ def load_predictor(path: Path, device: str) -> Generator[str, None, Predictor]:
     The warm-up matters on a CPU: the first forward and backward passes allocate and pick
     kernels, which would otherwise land on the user's first image.
     """
-    from trainer.predict import Predictor
+    from trainer.api import Predictor
 
     yield f"loading {path.name}"
     predictor = Predictor(path, device=device)
@@ -204,8 +202,9 @@ class QtModelRegistry(QObject):
             self._worker.quit()  # its result is ignored (see _on_loaded)
         self.loading = entry
         self.loading_started.emit(entry)
-        worker = QtGeneratorWorker(load_predictor, entry.path, self.device,
-                                   name=f"loading {entry.path.name}")
+        worker = QtGeneratorWorker(
+            load_predictor, entry.path, self.device, name=f"loading {entry.path.name}"
+        )
         worker.returned.connect(lambda predictor: self._on_loaded(worker, entry, predictor))
         worker.errored.connect(lambda exc: self._on_errored(worker, entry, exc))
         self._worker = worker
@@ -243,4 +242,3 @@ def _message(path: Path, exc: BaseException) -> str:
     """One line naming the file: ModelFileError messages already do, others get it added."""
     text = plain_message(exc)
     return text if str(path) in text else f"{path}: {text}"
-

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from trainer.cam import CAM_METHODS
+from trainer.api import CAM_METHODS
 
 ORGANIZATION = "brainmri"
 APPLICATION = "brainmri-app"

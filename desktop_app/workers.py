@@ -62,9 +62,7 @@ class QtGeneratorWorker(QObject):
     aborted = Signal()
     finished = Signal()
 
-    def __init__(
-        self, func: GeneratorFunction, *args: Any, name: str = "", **kwargs: Any
-    ) -> None:
+    def __init__(self, func: GeneratorFunction, *args: Any, name: str = "", **kwargs: Any) -> None:
         super().__init__()
         self.name = name or getattr(func, "__name__", "worker")
         self._func = func

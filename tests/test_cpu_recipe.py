@@ -153,15 +153,32 @@ def test_recipe_stopped_and_resumed_ends_bit_for_bit(mini_data: Path, tmp_path: 
         assert torch.equal(a[k], b[k]), k
 
 
-def test_a_run_killed_in_its_first_epoch_can_resume(mini_data: Path, tmp_path: Path) -> None:
-    """state.pt exists before the first batch; leftovers of a killed run are cleaned up."""
+def test_a_run_that_dies_in_its_first_epoch_can_resume(
+    mini_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash (here: an error in the second batch; a kill -9 leaves the same folder) in the
+    first epoch loses at most the last few minutes: state.pt is written before the first batch
+    and then every ``checkpoint_minutes``; leftovers of the dead run are cleaned up."""
+    from trainer.engine import TrainingRun
+    from trainer.events import FitFailed
+
+    real_step = TrainingRun._train_step
+
+    def dies_at_batch_1(self, x, y, epoch, b):
+        if b == 1:
+            raise RuntimeError("power cut")
+        return real_step(self, x, y, epoch, b)
+
+    monkeypatch.setattr(TrainingRun, "_train_step", dies_at_batch_1)
     out = tmp_path / "run"
-    events = run(recipe(mini_data, epochs=1), out, cancel_after=1)
-    assert events[-1].cancelled
-    assert (out / STATE_FILE).is_file()
-    # what a kill -9 during a write and an earlier failure leave behind
+    events = run(recipe(mini_data, epochs=1, checkpoint_minutes=0.0), out)
+    assert isinstance(events[-1], FitFailed)
+    state = torch.load(out / STATE_FILE, weights_only=True)
+    assert (state["epoch"], state["next_batch"]) == (1, 1)  # the batch before the crash is kept
+    # what a kill -9 during a write and the failure leave behind
     (out / ".state.pt.abc123.pt.tmp").write_bytes(b"half")
-    (out / "error.txt").write_text("Traceback: an earlier attempt failed")
+    assert (out / "error.txt").is_file()
+    monkeypatch.setattr(TrainingRun, "_train_step", real_step)
     resumed = list(fit(None, out, resume=True))
     assert isinstance(resumed[-1], FitFinished) and not resumed[-1].cancelled
     assert not list(out.glob(".*.tmp")) and not (out / "error.txt").exists()
@@ -203,3 +220,31 @@ def test_real_preset_with_offline_lite2_weights(mini_data: Path, tmp_path: Path)
     assert isinstance(events[-1], FitFinished) and not events[-1].cancelled, events[-1]
     loaded = load_model_file(tmp_path / "run" / "model.safetensors")
     assert loaded.meta["backbone"] == "tf_efficientnet_lite2"
+
+
+def test_ood_check_measures_a_middle_stage_and_survives_the_model_file(
+    mini_data: Path, tmp_path: Path
+) -> None:
+    """The out-of-distribution statistics live in the averaged features of the backbone's
+    1/16-resolution stage; the model file records which stage, and a file naming a stage the
+    backbone does not have is refused."""
+    import safetensors
+    from safetensors.torch import save_file
+
+    from trainer.errors import ModelFileError
+    from trainer.model import default_ood_layer
+
+    events = run(recipe(mini_data, epochs=1), tmp_path / "run")
+    assert isinstance(events[-1], FitFinished)
+    path = tmp_path / "run" / "model.safetensors"
+    meta = read_metadata(path)
+    loaded = load_model_file(path)
+    assert meta["ood"]["feature"] == default_ood_layer(loaded.model.backbone) == "blocks.3"
+    assert loaded.model.ood_layer == "blocks.3" and loaded.ood.means.shape == (4, 48)
+
+    with safetensors.safe_open(str(path), framework="pt") as fh:
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    bad = dict(meta, ood={**meta["ood"], "feature": "blocks.99"})
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={"brainmri": json.dumps(bad)})
+    with pytest.raises(ModelFileError, match="not a stage"):
+        load_model_file(tmp_path / "bad.safetensors")

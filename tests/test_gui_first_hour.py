@@ -278,7 +278,7 @@ def test_a_weak_model_needs_a_yes_before_the_viewer_uses_it(
 def test_training_page_layout_and_a_new_runs_log(
     qtbot: Any, window: QtMainWindow, tmp_path: Path, tiny_model_file: Path
 ) -> None:
-    from desktop_app.training.plots import BACKGROUND
+    from desktop_app.training.charts import BACKGROUND
 
     page = window.training.training_page
     layout = page.layout()

@@ -125,3 +125,24 @@ def test_predictor_matches_training_preprocessing_and_tta(tiny_model_file: Path)
     cam = pred.explain(grey, "gradcam")
     assert cam.shape == grey.shape and np.isfinite(cam).all()
     assert cam.min() >= 0.0 and cam.max() <= 1.0
+
+
+def test_channels_last_gives_the_same_answers(tiny_model_file: Path):
+    """The Predictor runs the model channels-last (faster on a CPU); the probabilities and
+    the out-of-distribution scores are those of the plain contiguous model."""
+    import torch
+
+    from trainer.metrics import softmax
+    from trainer.modelfile import load_model_file
+
+    pred = Predictor(tiny_model_file, device="cpu")
+    assert pred.channels_last
+    assert next(pred.model.parameters()).is_contiguous(memory_format=torch.channels_last)
+    plain = load_model_file(tiny_model_file)
+    greys = [read_grey(p) for p in sorted(Path(__file__).parent.glob("data/mini/Testing/*/*"))]
+    probs, scores = pred.predict_arrays(greys)
+    x = pred._batch([to_model_square(g, pred.input_size) for g in greys])
+    with torch.inference_mode():
+        logits, emb = plain.model(x, return_embedding=True)
+    assert probs == pytest.approx(softmax(logits.numpy(), plain.temperature), abs=1e-5)
+    assert scores == pytest.approx(plain.ood.score(emb.numpy()), rel=1e-4, abs=1e-4)

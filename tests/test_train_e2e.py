@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,15 @@ from safetensors.torch import load_file
 from trainer.cli.main import main as cli
 from trainer.config import preset_config
 from trainer.engine import fit
-from trainer.events import BatchEnded, CancelToken, FitFinished, LogMessage
+from trainer.events import (
+    BatchEnded,
+    BatchSizeChanged,
+    CancelToken,
+    FileSkipped,
+    FitFinished,
+    LogMessage,
+    RunStarted,
+)
 from trainer.modelfile import load_model_file, read_metadata
 
 RUN_OUTPUTS = (
@@ -142,6 +151,48 @@ def test_interrupt_and_resume_equals_uninterrupted(mini_data: Path, tmp_path: Pa
             assert x[key] == pytest.approx(y[key], abs=1e-9), key
 
 
+def test_other_threads_drawing_random_numbers_do_not_change_a_run(mini_data: Path, tmp_path):
+    """The run owns its generators: a thread hammering torch's process-wide generator (as a
+    viewer, a speed probe or any library in the same app may) changes nothing, whether the
+    run goes straight through or is stopped and resumed."""
+    import threading
+
+    def noisy(events):
+        stop = threading.Event()
+
+        def draw() -> None:
+            while not stop.is_set():
+                torch.rand(64)
+                time.sleep(0.0005)  # often, but leaving the interpreter to the run
+
+        thread = threading.Thread(target=draw, daemon=True)
+        try:
+            for ev in events:
+                if isinstance(ev, RunStarted):
+                    thread.start()  # the model is built: from here on the run trains
+                yield ev
+        finally:
+            stop.set()
+            if thread.is_alive():
+                thread.join()
+
+    quiet = tmp_path / "quiet"
+    _drive(fit(tiny_config(mini_data), quiet))
+    loud = tmp_path / "loud"
+    cancel = CancelToken()
+    seen = 0
+    for ev in noisy(fit(tiny_config(mini_data), loud, cancel)):
+        if isinstance(ev, BatchEnded):
+            seen += 1
+            if seen == 4:
+                cancel.cancel()
+    assert list(noisy(fit(None, loud, resume=True)))[-1].cancelled is False
+    a = load_file(str(quiet / "model.safetensors"))
+    b = load_file(str(loud / "model.safetensors"))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
 def test_broken_files_are_skipped_with_their_path(mini_data: Path, tmp_path: Path):
     glioma = mini_data / "Training" / "glioma"
     (glioma / "empty.jpg").write_bytes(b"")
@@ -152,9 +203,86 @@ def test_broken_files_are_skipped_with_their_path(mini_data: Path, tmp_path: Pat
     warnings = [e.message for e in events if isinstance(e, LogMessage) and e.level == "warning"]
     for name in ("empty.jpg", "truncated.jpg", "notes.txt"):
         assert any(name in w for w in warnings), name
+    skipped = {e.rel for e in events if isinstance(e, FileSkipped)}
+    assert {"Training/glioma/empty.jpg", "Training/glioma/truncated.jpg"} <= skipped
     assert isinstance(events[-1], FitFinished) and not events[-1].cancelled
     counts = read_metadata(tmp_path / "run" / "model.safetensors")["data"]["counts"]
     assert counts["train"]["glioma"] == 6
+
+
+def test_a_file_that_breaks_mid_run_is_reported_and_keeps_its_row(mini_data: Path, tmp_path):
+    """Checked up front, then damaged while the run trains: a typed event, the run goes on,
+    and the test predictions keep one row per test file (the broken one marked failed)."""
+    import csv
+
+    train_file = sorted((mini_data / "Training" / "glioma").glob("*.jpg"))[0]
+    test_file = sorted((mini_data / "Testing" / "pituitary").glob("*.jpg"))[0]
+    events = []
+    for ev in fit(tiny_config(mini_data, epochs=1), tmp_path / "run"):
+        events.append(ev)
+        if isinstance(ev, RunStarted):  # after the up-front check
+            for f in (train_file, test_file):
+                f.write_bytes(f.read_bytes()[:200])
+    assert isinstance(events[-1], FitFinished) and not events[-1].cancelled, events[-1]
+    skipped = {e.rel for e in events if isinstance(e, FileSkipped)}
+    assert f"Training/glioma/{train_file.name}" in skipped
+    assert f"Testing/pituitary/{test_file.name}" in skipped
+    with open(tmp_path / "run" / "predictions_test.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8  # every test file keeps its row, in the split's order
+    failed = [r for r in rows if r["predicted"] == "failed"]
+    assert [Path(r["path"]).name for r in failed] == [test_file.name] and failed[0]["error"]
+    report = json.loads((tmp_path / "run" / "eval_test.json").read_text())
+    assert report["n"] == 7 and report["failed_files"] == [f"Testing/pituitary/{test_file.name}"]
+
+
+def test_cache_path_end_to_end(mini_data: Path, tmp_path: Path, capsys):
+    """prepare -> train from the cache -> evaluate on the original files and on the cache:
+    the path a GPU run depends on."""
+    cache = tmp_path / "cache.safetensors"
+    assert (
+        cli(
+            [
+                "prepare",
+                "--data",
+                str(mini_data),
+                "--img-size",
+                "48",
+                "--out",
+                str(cache),
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    run = tmp_path / "run"
+    args = [
+        "train",
+        "--cache",
+        str(cache),
+        "--data",
+        str(mini_data),
+        "--epochs",
+        "1",
+        "--out",
+        str(run),
+        *TINY_ARGS,
+    ]
+    assert cli(args) == 0
+    meta = read_metadata(run / "model.safetensors")
+    assert meta["data"]["fingerprint"].startswith("cache-squares:")
+    assert meta["data"]["counts"]["train"]["glioma"] == 6
+    capsys.readouterr()
+    on_files = evaluate_json(run, mini_data, capsys)
+    assert on_files["n"] == 8 and on_files["dedup"]["paths"]
+    base = ["evaluate", "--model", str(run / "model.safetensors"), "--json"]
+    assert cli([*base, "--cache", str(cache), "--data", str(mini_data)]) == 0
+    on_cache = json.loads(capsys.readouterr().out)
+    assert on_cache["n"] == 8
+    report = json.loads((run / "eval_test.json").read_text())
+    assert on_cache["accuracy"] == pytest.approx(report["accuracy"])  # the squares it saw
 
 
 def test_torchrun_two_cpu_processes(mini_data: Path, tmp_path: Path, capsys):
@@ -238,6 +366,7 @@ def test_out_of_memory_halves_the_batch_and_goes_on(mini_data: Path, tmp_path: P
     events = _drive(fit(tiny_config(mini_data, epochs=1), tmp_path / "run"))
     warnings = [e.message for e in events if isinstance(e, LogMessage) and e.level == "warning"]
     assert any("batch size 4" in w for w in warnings)
+    assert [e for e in events if isinstance(e, BatchSizeChanged)] == [BatchSizeChanged(8, 4, 1)]
     assert isinstance(events[-1], FitFinished) and not events[-1].cancelled
     assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_size"] == 4
 

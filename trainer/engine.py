@@ -2,9 +2,11 @@
 
 Determinism is by construction rather than by luck: the data order of epoch ``e`` and the
 augmentation and dropout of batch ``b`` are drawn from generators seeded by
-``(seed, e, b)``. Nothing depends on how many batches ran before in this process, so a run
-stopped after any batch and resumed from its saved state ends exactly where an uninterrupted
-run ends (bit for bit on the CPU; on a GPU up to non-deterministic kernels).
+``(seed, e, b)``, which the run owns: it neither reads nor reseeds torch's process-wide
+generator while it trains, so other threads of an app cannot change it. Nothing depends on
+how many batches ran before in this process, so a run stopped after any batch and resumed
+from its saved state ends exactly where an uninterrupted run ends (bit for bit on the CPU; on
+a GPU up to non-deterministic kernels).
 
 Under ``torchrun`` every rank takes its share of each global batch (``batch[rank::world]``),
 so the effective batch and learning rate are those of a single-process run; rank 0 alone
@@ -23,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from trainer import distributed as dist
@@ -31,21 +32,27 @@ from trainer.atomic import atomic_path, write_json, write_text
 from trainer.augment import augment_batch
 from trainer.bn import recalibrate_batchnorm
 from trainer.config import TrainConfig
+from trainer.data.sources import BatchSource
 from trainer.device import describe_device, resolve_device
+from trainer.errors import TrainingOutOfMemory
 from trainer.events import (
     BatchEnded,
+    BatchSizeChanged,
     CancelToken,
     EpochEnded,
     EpochStarted,
     Event,
+    FileSkipped,
     FitFailed,
     FitFinished,
     LogMessage,
     PhaseChanged,
     RunStarted,
 )
-from trainer.model import BrainTumorClassifier, build_model, parameter_table
-from trainer.preprocess import normalize_batch
+from trainer.finalize import FinishedRun, finalize_run
+from trainer.history import write_history
+from trainer.inference import Inference, predict_source
+from trainer.model import build_model, parameter_table
 from trainer.pretrained import apply_pretrained
 from trainer.step import (
     TrainStep,
@@ -131,7 +138,7 @@ def fit(
         if dist.is_main():
             with contextlib.suppress(OSError):
                 write_text(run_dir / "error.txt", tb)
-        yield FitFailed(str(run_dir), f"{type(exc).__name__}: {exc}", tb)
+        yield FitFailed(str(run_dir), f"{type(exc).__name__}: {exc}", tb, failure_kind(exc))
     finally:
         dist.cleanup()
 
@@ -169,13 +176,18 @@ class TrainingRun:
         cfg = self.cfg
         self.device = dist.init(resolve_device(cfg.device))
         self.cuda = self.device.type == "cuda"
-        torch.manual_seed(cfg.seed)
         yield PhaseChanged("preparing", f"device: {describe_device(self.device)}")
         from trainer.run_data import load_run_data
 
         self.data = yield from load_run_data(cfg, self.device, self.main)
         self.classes = self.data.classes
-        self.model = build_model(cfg.backbone, len(self.classes), cfg.head)
+        # The run draws from generators it owns, never from torch's process-wide one (which
+        # other threads of an app share): the head from one seeded here, a backbone trained
+        # from scratch under a forked, seeded global state, dropout per batch (_train_step).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.model = build_model(cfg.backbone, len(self.classes), cfg.head)
+        self.model.head.reset_parameters(torch.Generator().manual_seed(cfg.seed))
         fresh = not (self.resume and (self.run_dir / STATE_FILE).is_file())
         if self.resume and fresh and self.main:
             yield LogMessage("no saved state in this run folder yet: starting from the beginning")
@@ -226,8 +238,10 @@ class TrainingRun:
         chunks = [order[i : i + size] for i in range(0, n, size)]
 
         def inputs() -> Iterator[torch.Tensor]:
-            for x, _ in self.data.train.batches(chunks):
-                yield self.step.augmented_inputs(x, g)
+            for batch in self.data.train.batches(chunks):
+                good = batch.valid()
+                if len(good) > 1:
+                    yield self.step.augmented_inputs(good.squares, g)
 
         seen = recalibrate_batchnorm(self.model, inputs())
         if self.main:
@@ -290,18 +304,22 @@ class TrainingRun:
         t0 = last_save = time.monotonic()
         done_here = 0
         source = self.data.train.batches(local[st.next_batch :])
-        for b, (x, y) in enumerate(source, start=st.next_batch):
+        for b, batch in enumerate(source, start=st.next_batch):
             lr = self._set_lr(epoch, b, len(batches))
+            if batch.failures:
+                yield from self._report_failures(self.data.train, batch.failures)
+            good = batch.valid()
             try:
-                self._train_step(x, y, epoch, b)
+                if len(good) > 1:  # BatchNorm-free or not, one image is no batch to learn from
+                    self._train_step(good.squares, good.labels, epoch, b)
             except torch.OutOfMemoryError:
-                yield self._shrink_batch_after_oom()
+                yield from self._shrink_batch_after_oom()
                 return "retry"
             st.next_batch = b + 1
             if self.main and time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
                 self._save_state()  # long epochs on a CPU: never lose more than a few minutes
                 last_save = time.monotonic()
-            done_here += len(y) * self.world
+            done_here += len(good) * self.world
             if self.main:
                 dt = time.monotonic() - t0
                 ips = done_here / dt if dt > 0 else 0.0
@@ -333,6 +351,17 @@ class TrainingRun:
             return "timebox" if self._time_is_up() else "cancelled"
         return "ok"
 
+    def _report_failures(
+        self, source: BatchSource, failures: tuple[tuple[int, str], ...]
+    ) -> Iterator[Event]:
+        """A file that broke after the up-front check: typed event, warning, run goes on."""
+        if not self.main:
+            return
+        for row, reason in failures:
+            rel = source.samples[row].rel
+            yield FileSkipped(rel, reason)
+            yield LogMessage(f"left out {rel} in this batch: {reason}", "warning")
+
     def _set_lr(self, epoch: int, batch: int, batches: int) -> float:
         factor = lr_factor(self.cfg, epoch, batch, batches)
         if factor is not None:
@@ -342,8 +371,7 @@ class TrainingRun:
     def _train_step(self, x: torch.Tensor, y: torch.Tensor, epoch: int, b: int) -> None:
         cfg, st = self.cfg, self.state
         seed = batch_seed(cfg.seed, epoch, b) + self.rank
-        gen = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed + 1)  # dropout
+        gen = torch.Generator().manual_seed(seed)  # augmentation, then dropout
         result = self.step(x, y, gen)
         st.progress.loss_sum += result.loss_sum
         st.progress.reg_sum += result.reg_sum
@@ -386,24 +414,23 @@ class TrainingRun:
         return metrics
 
     # ------------------------------------------------------------------ helpers
-    def _shrink_batch_after_oom(self) -> LogMessage:
+    def _shrink_batch_after_oom(self) -> Iterator[Event]:
         """Out of GPU memory: halve the batch and restart this epoch from the current weights,
-        rather than lose the run. Raises (with what to change) when halving cannot help."""
+        rather than lose the run. Raises :class:`TrainingOutOfMemory` when halving cannot
+        help."""
         cfg = self.cfg
         self.optimizer.zero_grad(set_to_none=True)
         if self.cuda:
             torch.cuda.empty_cache()
         if dist.active() or cfg.batch_size < 4:
-            raise RuntimeError(
-                f"out of memory at batch size {cfg.batch_size} on {describe_device(self.device)}; "
-                "lower --img-size, choose a smaller --backbone, or use --device cpu"
-            )
+            raise TrainingOutOfMemory(cfg.batch_size, describe_device(self.device))
         old = cfg.batch_size
         cfg.batch_size //= 2
         self.state.next_batch, self.state.progress = 0, _Progress()
         if self.main:
             write_json(self.run_dir / CONFIG_FILE, cfg.to_dict())
-        return LogMessage(
+        yield BatchSizeChanged(old, cfg.batch_size, self.state.epoch)
+        yield LogMessage(
             f"out of memory at batch size {old}: continuing with batch size {cfg.batch_size}, "
             f"restarting epoch {self.state.epoch} from the current weights",
             "warning",
@@ -427,12 +454,10 @@ class TrainingRun:
         if self.scheduler is not None:  # "plateau"; every other schedule is set per batch
             self.scheduler.step(val_loss)
 
-    def infer(
-        self, part: str, indices: list[int] | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(logits, embeddings, labels) of a split (or of ``indices`` into it), in order, with
-        the unwrapped model."""
-        source = getattr(self.data, part)
+    def infer(self, part: str, indices: list[int] | None = None) -> Inference:
+        """Logits, embeddings and labels of a split (or of ``indices`` into it), in order,
+        with the unwrapped model; rows whose file failed are marked, not dropped."""
+        source: BatchSource = getattr(self.data, part)
         order = list(range(len(source))) if indices is None else list(indices)
         size = max(self.cfg.batch_size, 32)
         return predict_source(
@@ -449,7 +474,7 @@ class TrainingRun:
     def evaluate_split(self, part: str) -> dict[str, Any]:
         from trainer.metrics import evaluate_logits
 
-        logits, _, labels = self.infer(part)
+        logits, _, labels = self.infer(part).valid()
         return evaluate_logits(logits, labels, self.classes)
 
     # ------------------------------------------------------------------ files
@@ -507,27 +532,7 @@ class TrainingRun:
             self.model.load_state_dict(load_file(str(path), device=str(self.device)))
 
     def _write_history(self) -> None:
-        from trainer.plots import save_curves
-
-        hist = self.state.history
-        write_json(self.run_dir / "history.json", hist)
-        keys = [
-            "epoch",
-            "loss",
-            "accuracy",
-            "val_loss",
-            "val_accuracy",
-            "reg_loss",
-            "lr",
-            "time_s",
-            "images_per_s",
-            "is_best",
-        ]
-        rows = [",".join(keys)] + [
-            ",".join("" if h.get(k) is None else f"{h[k]:.6g}" for k in keys) for h in hist
-        ]
-        write_text(self.run_dir / "history.csv", "\n".join(rows) + "\n")
-        save_curves(hist, self.run_dir / "curves.png")
+        write_history(self.run_dir, self.state.history)
 
     def _save_augmented_batch(self) -> None:
         from trainer.plots import save_augmented_batch
@@ -535,7 +540,8 @@ class TrainingRun:
         cfg = self.cfg
         batches = epoch_batches(len(self.data.train), 16, cfg.seed, 1)
         first = batches[0] if batches else list(range(min(16, len(self.data.train))))
-        x, y = next(iter(self.data.train.batches([first])))
+        batch = next(iter(self.data.train.batches([first]))).valid()
+        x, y = batch.squares, batch.labels
         x01 = x.unsqueeze(1).float().div(255.0)
         gen = torch.Generator().manual_seed(batch_seed(cfg.seed, 1, 0))
         aug, _ = augment_batch(x01, cfg.augment, gen)
@@ -549,11 +555,20 @@ class TrainingRun:
             dist.barrier()
             yield FitFinished(str(self.run_dir), False, stopped_early, [])
             return
-        from trainer.finalize import finalize_run
-
         yield PhaseChanged("evaluating", "best epoch on validation and test")
         self._load_best_weights()
-        result = yield from finalize_run(self)
+        record = FinishedRun(
+            self.run_dir,
+            self.cfg,
+            self.data,
+            self.model,
+            self.state.best.epoch,
+            tuple(dict(h) for h in self.state.history),
+            self.device,
+            self.amp_dtype,
+            self.step.channels_last,
+        )
+        result = yield from finalize_run(record)
         dist.barrier()
         yield PhaseChanged("done")
         yield FitFinished(
@@ -566,38 +581,6 @@ class TrainingRun:
         )
 
 
-def predict_source(
-    model: BrainTumorClassifier,
-    source: Any,
-    batches: list[list[int]],
-    device: torch.device,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    amp_dtype: torch.dtype | None = None,
-    channels_last: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    model.eval()
-    logits_all, emb_all, labels_all = [], [], []
-    with torch.inference_mode():
-        for x, y in source.batches(batches):
-            inputs = normalize_batch(x.to(device), mean, std)
-            if channels_last:
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                logits, emb = model(inputs, return_embedding=True)
-            logits_all.append(logits.float().cpu().numpy())
-            emb_all.append(emb.float().cpu().numpy())
-            labels_all.append(y.numpy())
-    if not logits_all:
-        n_classes = model.head.out.out_features
-        return (
-            np.zeros((0, n_classes), np.float32),
-            np.zeros((0, model.head.fc.out_features)),
-            np.zeros(0, np.int64),
-        )
-    return np.concatenate(logits_all), np.concatenate(emb_all), np.concatenate(labels_all)
-
-
 def _make_plateau_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
     """The one stateful schedule: the Keras notebooks halve the learning rate when validation
     loss stops improving. Every other schedule is :func:`trainer.step.lr_factor`."""
@@ -605,6 +588,19 @@ def _make_plateau_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any
         lr_factor(cfg, 1, 0, 1)  # validates the name early
         return None
     return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=1)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """What kind of failure a face should explain (typed, never read out of the message)."""
+    from trainer.errors import DatasetError, PretrainedWeightsError
+
+    if isinstance(exc, TrainingOutOfMemory | torch.OutOfMemoryError):
+        return "out_of_memory"
+    if isinstance(exc, PretrainedWeightsError):
+        return "weights_unavailable"
+    if isinstance(exc, DatasetError):
+        return "data"
+    return "error"
 
 
 def _clean_run_folder(run_dir: Path) -> None:
@@ -619,4 +615,4 @@ def _clean_run_folder(run_dir: Path) -> None:
         (run_dir / "error.txt").unlink()
 
 
-__all__ = ["TrainingRun", "epoch_batches", "fit", "predict_source"]
+__all__ = ["TrainingRun", "epoch_batches", "failure_kind", "fit"]

@@ -34,5 +34,17 @@ class PretrainedWeightsError(BrainMRIError):
     """Pretrained weights could not be had (offline, unknown name, wrong file)."""
 
 
+class TrainingOutOfMemory(BrainMRIError):
+    """The device ran out of memory and halving the batch size cannot help any more."""
+
+    def __init__(self, batch_size: int, device: str) -> None:
+        self.batch_size = batch_size
+        self.device = device
+        super().__init__(
+            f"out of memory at batch size {batch_size} on {device}; lower the image size, "
+            "choose a smaller backbone, or train on the CPU"
+        )
+
+
 class DatasetError(BrainMRIError):
     """The data folder cannot be used (no classes, empty split, bad split file)."""

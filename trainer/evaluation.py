@@ -70,9 +70,9 @@ def evaluate_model(
         bad = {rel for rel, _ in skipped}
         samples = tuple(s for s in samples if s.rel not in bad)
         source = FileSource(samples, size, workers)
-    from trainer.engine import predict_source
+    from trainer.inference import predict_source
 
-    logits, emb, labels = predict_source(
+    inference = predict_source(
         loaded.model,
         source,
         sequential_batches(len(samples), batch_size),
@@ -80,6 +80,10 @@ def evaluate_model(
         tuple(loaded.meta["mean"]),
         tuple(loaded.meta["std"]),
     )
+    # a file that broke after the up-front check is reported, never silently dropped
+    skipped += [(samples[row].rel, reason) for row, reason in inference.failures]
+    samples = tuple(s for s, ok in zip(samples, inference.ok, strict=True) if ok)
+    logits, emb, labels = inference.valid()
     result = evaluate_logits(logits, labels, loaded.classes, loaded.temperature)
     result.update(model=str(model_path), split=split, skipped=skipped)
     if loaded.ood is not None and len(labels):

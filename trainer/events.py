@@ -78,6 +78,26 @@ class EpochEnded:
 
 
 @dataclass(frozen=True)
+class BatchSizeChanged:
+    """The engine changed the batch size mid-run (after running out of memory it halves it
+    and restarts the epoch from the current weights)."""
+
+    old: int
+    new: int
+    epoch: int
+    reason: str = "out_of_memory"
+
+
+@dataclass(frozen=True)
+class FileSkipped:
+    """A data file left out of the run (unreadable up front, or broken while decoding);
+    ``rel`` is its path relative to the data folder."""
+
+    rel: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class FitFinished:
     run_dir: str
     cancelled: bool
@@ -92,6 +112,7 @@ class FitFailed:
     run_dir: str
     error: str
     traceback: str
+    kind: str = "error"  # "error" | "out_of_memory" | "weights_unavailable" | "data"
 
 
 Event = (
@@ -101,6 +122,8 @@ Event = (
     | EpochStarted
     | BatchEnded
     | EpochEnded
+    | BatchSizeChanged
+    | FileSkipped
     | FitFinished
     | FitFailed
 )

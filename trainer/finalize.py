@@ -10,36 +10,88 @@ images have one and a high test accuracy alone proves little.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
 from trainer import NOT_FOR_CLINICAL_USE
 from trainer.atomic import write_json, write_text
 from trainer.calibration import fit_temperature
-from trainer.events import Event, LogMessage, PhaseChanged
+from trainer.config import TrainConfig
+from trainer.events import Event, FileSkipped, LogMessage, PhaseChanged
+from trainer.history import write_history
+from trainer.inference import Inference, predict_source
 from trainer.metrics import classification_report_text, evaluate_logits
+from trainer.model import BrainTumorClassifier, default_ood_layer
 from trainer.modelfile import base_metadata, save_model_file
 from trainer.ood import fit_ood
+from trainer.run_data import RunData
 
-if TYPE_CHECKING:
-    from trainer.engine import TrainingRun
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A finished run, fully built: its recipe, data, best weights and history. Finalizing
+    reads nothing else, so it never sees a training loop half-way through anything."""
+
+    run_dir: Path
+    cfg: TrainConfig
+    data: RunData
+    model: BrainTumorClassifier  # holding the best epoch's weights
+    best_epoch: int
+    history: tuple[dict[str, float], ...]
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.data.classes
+
+    def infer(self, part: str, indices: list[int] | None = None) -> Inference:
+        source = getattr(self.data, part)
+        order = list(range(len(source))) if indices is None else list(indices)
+        size = max(self.cfg.batch_size, 32)
+        return predict_source(
+            self.model,
+            source,
+            [order[i : i + size] for i in range(0, len(order), size)],
+            self.device,
+            self.data.mean,
+            self.data.std,
+            self.amp_dtype,
+            self.channels_last,
+        )
+
 
 OOD_TRAIN_LIMIT = 2000  # plenty for a shrunk 256-d Gaussian; bounds CPU time at the end of a run
 DEDUP_DISTANCE = 4
 
 
-def dedup_indices(run: TrainingRun) -> list[int]:
+def dedup_indices(run: FinishedRun) -> list[int]:
     """Indices into the test split of images with no pHash ≤ 4 match in train or val."""
     from trainer.data.duplicates import dedup_split_indices
 
     return dedup_split_indices(run.data.split, run.data.phash_of, DEDUP_DISTANCE)
 
 
-def finalize_run(run: TrainingRun) -> Iterator[Event]:
+def _failures(run: FinishedRun, part: str, result: Inference) -> Iterator[Event]:
+    source = getattr(run.data, part)
+    for row, reason in result.failures:
+        rel = source.samples[row].rel
+        yield FileSkipped(rel, reason)
+        yield LogMessage(f"could not read {rel} for the {part} split: {reason}", "warning")
+
+
+def finalize_run(run: FinishedRun) -> Iterator[Event]:
     cfg, classes, out = run.cfg, list(run.classes), run.run_dir
+    run.model.set_ood_layer(default_ood_layer(run.model.backbone))
     yield PhaseChanged("calibrating", "temperature scaling and OOD threshold on validation")
-    val_logits, val_emb, val_y = run.infer("val")
+    val_result = run.infer("val")
+    yield from _failures(run, "val", val_result)
+    val_logits, val_emb, val_y = val_result.valid()
     temperature = fit_temperature(val_logits, val_y)
     val = evaluate_logits(val_logits, val_y, classes, temperature)
     n_train = len(run.data.train)
@@ -47,18 +99,23 @@ def finalize_run(run: TrainingRun) -> Iterator[Event]:
     if n_train > OOD_TRAIN_LIMIT:
         chosen = np.random.default_rng(0).choice(n_train, OOD_TRAIN_LIMIT, replace=False)
         pick = sorted(int(i) for i in chosen)
-    _, train_emb, train_y = run.infer("train", pick)
+    _, train_emb, train_y = run.infer("train", pick).valid()
     ood = fit_ood(train_emb, train_y, len(classes), val_emb)
 
     yield PhaseChanged("evaluating", "test split")
-    test_logits, test_emb, test_y = run.infer("test")
+    test_result = run.infer("test")
+    yield from _failures(run, "test", test_result)
+    test_ok = test_result.ok
+    test_logits, test_emb, test_y = test_result.valid()
     test = evaluate_logits(test_logits, test_y, classes, temperature)
+    test["failed_files"] = [run.data.split.test[row].rel for row, _ in test_result.failures]
     test["ood_flagged"] = int(ood.is_ood(test_emb).sum()) if len(test_y) else 0
     dedup: dict[str, Any] | None = None
     if len(test_y):
         try:
-            keep = dedup_indices(run)
-            dedup = evaluate_logits(test_logits[keep], test_y[keep], classes, temperature)
+            keep = [i for i in dedup_indices(run) if test_ok[i]]
+            rows = test_result
+            dedup = evaluate_logits(rows.logits[keep], rows.labels[keep], classes, temperature)
             dedup["paths"] = [run.data.split.test[i].rel for i in keep]
         except Exception as exc:  # a report extra: never lose a finished run over it
             yield LogMessage(f"could not compute the de-duplicated test list: {exc}", "warning")
@@ -68,7 +125,7 @@ def finalize_run(run: TrainingRun) -> Iterator[Event]:
         temperature=temperature,
         name=out.name,
         not_for_clinical_use=NOT_FOR_CLINICAL_USE,
-        metrics=_summary(val, test, dedup, run.state.best.epoch),
+        metrics=_summary(val, test, dedup, run.best_epoch),
         data={
             "fingerprint": run.data.fingerprint,
             "source_name": run.data.index.root.name,
@@ -80,33 +137,48 @@ def finalize_run(run: TrainingRun) -> Iterator[Event]:
         training={
             k: v for k, v in cfg.to_dict().items() if k not in ("data", "cache", "split_files")
         },
-        history=run.state.history,
+        history=list(run.history),
     )
     yield PhaseChanged("saving", "model file and reports")
     model_path = save_model_file(out / "model.safetensors", run.model, meta, ood)
     _write_reports(run, val, test, dedup)
-    _write_predictions(run, test_logits, test_y, temperature)
+    _write_predictions(run, test_result, temperature)
     return {"test": test, "val": val, "test_dedup": dedup, "model_path": model_path}
 
 
-def _write_predictions(
-    run: TrainingRun, logits: np.ndarray, labels: np.ndarray, temperature: float
-) -> None:
+def _write_predictions(run: FinishedRun, result: Inference, temperature: float) -> None:
     """``predictions_test.csv``: one row per test image (absolute path, true and predicted
-    class, calibrated probabilities), so a viewer can show the misclassified ones."""
+    class, calibrated probabilities), so a viewer can show the misclassified ones; a file
+    that could not be read keeps its row, marked ``failed`` with the reason."""
     import csv
     import io
 
     from trainer.metrics import softmax
 
     classes = list(run.classes)
-    probs = softmax(logits, temperature) if len(labels) else np.zeros((0, len(classes)))
+    reasons = dict(result.failures)
+    probs = np.zeros((len(result.labels), len(classes)))
+    if result.ok.any():
+        probs[result.ok] = softmax(result.logits[result.ok], temperature)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["path", "true", "predicted", *[f"p_{c}" for c in classes]])
-    for sample, y, p in zip(run.data.split.test, labels, probs, strict=True):
+    w.writerow(["path", "true", "predicted", *[f"p_{c}" for c in classes], "error"])
+    for row, (sample, y, p) in enumerate(
+        zip(run.data.split.test, result.labels, probs, strict=True)
+    ):
+        if row in reasons:
+            w.writerow(
+                [str(sample.path), classes[int(y)], "failed", *[""] * len(classes), reasons[row]]
+            )
+            continue
         w.writerow(
-            [str(sample.path), classes[int(y)], classes[int(p.argmax())], *[f"{v:.6f}" for v in p]]
+            [
+                str(sample.path),
+                classes[int(y)],
+                classes[int(p.argmax())],
+                *[f"{v:.6f}" for v in p],
+                "",
+            ]
         )
     write_text(run.run_dir / "predictions_test.csv", buf.getvalue())
 
@@ -138,7 +210,7 @@ def _summary(
 
 
 def _write_reports(
-    run: TrainingRun, val: dict[str, Any], test: dict[str, Any], dedup: dict[str, Any] | None
+    run: FinishedRun, val: dict[str, Any], test: dict[str, Any], dedup: dict[str, Any] | None
 ) -> None:
     from trainer.plots import save_confusion_matrix
 
@@ -164,5 +236,5 @@ def _write_reports(
         ]
     write_text(out / "classification_report.txt", "\n".join(text) + "\n")
     save_confusion_matrix(test["confusion_matrix"], classes, out / "confusion_matrix.png")
-    if run.state.history:
-        run._write_history()
+    if run.history:
+        write_history(out, run.history)

@@ -23,7 +23,7 @@ import torch
 from trainer import __version__
 from trainer.atomic import atomic_path
 from trainer.errors import ModelFileError
-from trainer.model import BrainTumorClassifier, HeadConfig, build_model
+from trainer.model import BrainTumorClassifier, HeadConfig, build_model, ood_feature_width
 from trainer.ood import OODModel
 from trainer.preprocess import PREPROCESS_VERSION
 
@@ -41,6 +41,7 @@ MAX_NESTING = 32  # JSON depth; the shipped model's is 4
 # pretrained tag. Only such a name, when timm's registry knows it, is built (with
 # pretrained=False), so opening a model file never makes timm touch the network or the disk.
 _BACKBONE_NAME = re.compile(r"[a-z0-9_]{1,80}")
+_OOD_FEATURE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+){0,3}")
 _POOLS = ("max", "avg")
 
 
@@ -114,7 +115,11 @@ def save_model_file(
         tensors["ood.precision"] = torch.from_numpy(
             np.ascontiguousarray(ood.precision, dtype=np.float32)
         )
-        meta["ood"] = {"method": "mahalanobis-embedding", "threshold": ood.threshold}
+        meta["ood"] = {
+            "method": "mahalanobis-stage" if model.ood_layer else "mahalanobis-embedding",
+            "feature": model.ood_layer,  # None: the head's embedding
+            "threshold": ood.threshold,
+        }
     meta["dtype"] = "float16" if half else "float32"
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -203,6 +208,7 @@ class ModelMeta:
     head: HeadConfig
     temperature: float
     ood_threshold: float | None
+    ood_feature: str | None = None
 
 
 def validate_metadata(meta: Any, path: str | Path = "model file") -> ModelMeta:
@@ -246,7 +252,17 @@ def validate_metadata(meta: Any, path: str | Path = "model file") -> ModelMeta:
         head=head,
         temperature=_temperature(meta.get("temperature", 1.0), fail),
         ood_threshold=float(ood["threshold"]) if ood is not None else None,
+        ood_feature=_ood_feature(ood, fail),
     )
+
+
+def _ood_feature(ood: Any, fail: Any) -> str | None:
+    feature = ood.get("feature") if isinstance(ood, dict) else None
+    if feature is None:
+        return None
+    if not isinstance(feature, str) or _OOD_FEATURE.fullmatch(feature) is None:
+        raise fail("ood.feature must name a backbone stage such as 'blocks.4'")
+    return feature
 
 
 def _backbone(value: Any, fail: Any) -> str:
@@ -383,16 +399,23 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> Loa
         raise ModelFileError(f"{path}: weights do not fit {meta['backbone']}: {exc}") from None
     ood = None
     if schema.ood_threshold is not None and "ood.means" in tensors:
-        ood = _ood(path, tensors, schema)
+        try:
+            model.set_ood_layer(schema.ood_feature)
+            width = ood_feature_width(model, schema.ood_feature)
+        except (AttributeError, ValueError):
+            raise ModelFileError(
+                f"{path}: its out-of-distribution feature {schema.ood_feature!r} is not a "
+                f"stage of {schema.backbone}"
+            ) from None
+        ood = _ood(path, tensors, schema, width)
     model.eval().to(device)
     return LoadedModel(model, meta, ood, path)
 
 
-def _ood(path: Path, tensors: dict[str, torch.Tensor], schema: ModelMeta) -> OODModel:
+def _ood(path: Path, tensors: dict[str, torch.Tensor], schema: ModelMeta, width: int) -> OODModel:
     """The OOD statistics, checked to fit the head: wrong shapes would fail at the first
     prediction, NaN would flag or pass everything silently."""
     means, precision = tensors.get("ood.means"), tensors.get("ood.precision")
-    width = schema.head.hidden
     if (
         precision is None
         or tuple(means.shape) != (len(schema.classes), width)

@@ -12,7 +12,7 @@ from trainer.config import TrainConfig
 from trainer.data.discovery import DatasetIndex, Sample, discover
 from trainer.data.sources import FileSource, TensorSource
 from trainer.data.splits import Split, make_split
-from trainer.events import Event, LogMessage, PhaseChanged
+from trainer.events import Event, FileSkipped, LogMessage, PhaseChanged
 from trainer.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -122,6 +122,7 @@ def _from_files(cfg: TrainConfig, main: bool, mean, std) -> Iterator[Event]:
     bad = {i.rel: i.reason or "unreadable" for i in infos if not i.ok}
     if main:
         for rel, reason in bad.items():
+            yield FileSkipped(rel, reason)
             yield LogMessage(f"skipped {index.root / rel}: {reason}", "warning")
     if bad:
         split = Split(
@@ -174,6 +175,7 @@ def _decode_into_memory(
     failed = {every[i].rel: reason for i, reason in failed_at.items()}
     if main:
         for rel, reason in failed.items():
+            yield FileSkipped(rel, reason)
             yield LogMessage(f"skipped {rel}: {reason}", "warning")
         yield LogMessage(
             f"decoded {len(every)} images in {seconds:.1f} s "

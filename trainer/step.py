@@ -184,13 +184,19 @@ class TrainStep:
         return self.model_inputs(x01)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> StepResult:
+        """One step on uint8 squares ``x``; ``generator`` (seeded by the caller for this
+        batch) draws the augmentation and the dropout masks, and nothing else does."""
         cfg = self.cfg
         inputs = self.augmented_inputs(x, generator)
         y = y.to(self.device, non_blocking=True)
-        with torch.autocast(
-            self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
-        ):
-            logits, emb = self.train_model(inputs, return_embedding=True)
+        self.model.head.drop.generator = generator  # the run's own draws (model.RunDropout)
+        try:
+            with torch.autocast(
+                self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
+            ):
+                logits, emb = self.train_model(inputs, return_embedding=True)
+        finally:
+            self.model.head.drop.generator = None
         ce = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
         reg = regularization_loss(self.model.head, emb.float(), cfg.regularization)
         self.optimizer.zero_grad(set_to_none=True)

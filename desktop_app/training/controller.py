@@ -33,10 +33,18 @@ from desktop_app.training.jobs import (
 )
 from desktop_app.training.state import RunProgress
 from desktop_app.workers import QtGeneratorWorker
-from trainer.config import TrainConfig
-from trainer.engine import fit
-from trainer.events import CancelToken, FitFailed, FitFinished
-from trainer.probe import ProbeProgress, ProbeResult, probe_key, probe_speed
+from trainer.api import (
+    CancelToken,
+    FitFailed,
+    FitFinished,
+    ProbeProgress,
+    ProbeResult,
+    TrainConfig,
+    failure_kind,
+    fit,
+    probe_key,
+    probe_speed,
+)
 
 
 def _describe(exc: BaseException) -> str:
@@ -51,7 +59,7 @@ class WeightsUnavailable(Exception):
 def checked_probe(cfg: TrainConfig) -> Generator[Any, None, Any]:
     """The speed probe, after making sure the starting weights can be had: measuring a recipe
     that cannot start would only tell the user a duration for nothing."""
-    from trainer.pretrained import weights_available
+    from trainer.api import weights_available
 
     yield ProbeProgress("checking the starting weights")
     reason = weights_available(cfg.backbone, cfg.pretrained)
@@ -105,9 +113,6 @@ class QtTrainingController(QObject):
         worker.errored.connect(self._on_scan_errored)
         self._scan_worker = worker
         worker.start()
-
-    def is_scanning(self) -> bool:
-        return self._scan_worker is not None and self._scan_worker.is_running
 
     def _current(self, attr: str) -> bool:
         """Whether the signal being handled comes from the job's current worker (an
@@ -190,7 +195,11 @@ class QtTrainingController(QObject):
         self._start(Path(run_dir), progress, None, resume=True, overrides=overrides or {})
 
     def _start(
-        self, run_dir: Path, progress: RunProgress, cfg: TrainConfig | None, resume: bool,
+        self,
+        run_dir: Path,
+        progress: RunProgress,
+        cfg: TrainConfig | None,
+        resume: bool,
         overrides: dict[str, Any] | None,
     ) -> None:
         if self.is_training():
@@ -203,7 +212,12 @@ class QtTrainingController(QObject):
             self.progress.batch_size = cfg.batch_size
         self._cancel = CancelToken()
         worker = QtGeneratorWorker(
-            fit, cfg, run_dir, self._cancel, resume=resume, overrides=overrides,
+            fit,
+            cfg,
+            run_dir,
+            self._cancel,
+            resume=resume,
+            overrides=overrides,
             name=f"training in {run_dir.name}",
         )
         worker.yielded.connect(self._on_fit_yielded)
@@ -270,7 +284,7 @@ class QtTrainingController(QObject):
         if not self._current("_train_worker"):
             return
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        failed = FitFailed(self.progress.run_dir, _describe(exc), tb)
+        failed = FitFailed(self.progress.run_dir, _describe(exc), tb, failure_kind(exc))
         self.progress.update(failed)
         self.event_received.emit(failed)
 

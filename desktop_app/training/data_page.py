@@ -69,8 +69,7 @@ def plain_language(report: Any) -> list[str]:
         )
     if report.unreadable:
         out.append(
-            f"{len(report.unreadable)} file(s) cannot be read and will be skipped (listed "
-            "below)."
+            f"{len(report.unreadable)} file(s) cannot be read and will be skipped (listed below)."
         )
     return out
 
@@ -136,8 +135,11 @@ class QtDataPage(QWidget):
         grid.addWidget(self.split_files, 2, 0, 1, 3)
         self.split_file_edits: dict[str, QLineEdit] = {}
         files_form = QFormLayout()
-        for name, what in (("train", "train (optional: the rest of Training)"),
-                           ("val", "validation"), ("test", "test")):
+        for name, what in (
+            ("train", "train (optional: the rest of Training)"),
+            ("val", "validation"),
+            ("test", "test"),
+        ):
             edit = QLineEdit()
             edit.setPlaceholderText(what)
             edit.editingFinished.connect(self._on_split_value_changed)
@@ -187,7 +189,9 @@ class QtDataPage(QWidget):
         resume_box = QGroupBox("Or continue an interrupted run")
         rl = QHBoxLayout(resume_box)
         self.resume_combo = QComboBox()
-        self.resume_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.resume_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         self.resume_button = QPushButton("Resume")
         self.resume_button.clicked.connect(self._on_resume_button_clicked)
         self.resume_other_button = QPushButton("Other run folder…")
@@ -217,8 +221,9 @@ class QtDataPage(QWidget):
         if self.split_fraction.isChecked():
             return SplitSpec("fraction", val_fraction=round(self.fraction_spin.value(), 4))
         if self.split_files.isChecked():
-            files = {n: e.text().strip() for n, e in self.split_file_edits.items()
-                     if e.text().strip()}
+            files = {
+                n: e.text().strip() for n, e in self.split_file_edits.items() if e.text().strip()
+            }
             return SplitSpec("files", split_files=files)
         if self.preview is not None and self.preview.paper_split_impossible:
             return self.preview.split  # no Testing folder: what the check used, training uses
@@ -263,8 +268,10 @@ class QtDataPage(QWidget):
             "and near-duplicates…"
         )
         if preview.paper_split_impossible:
-            text += (" There is no Testing folder, so the paper's split cannot be used: 15 % of "
-                     "each class is held out for validation and 15 % for test.")
+            text += (
+                " There is no Testing folder, so the paper's split cannot be used: 15 % of "
+                "each class is held out for validation and 15 % for test."
+            )
         self._set_status(text)
         self._fill_counts(list(preview.classes), {}, preview.counts)
 
@@ -302,7 +309,8 @@ class QtDataPage(QWidget):
             self.warning_label.setStyleSheet(WARNING_STYLE)
             self.warning_label.setText(
                 "<b>Before you trust a score:</b><ul>"
-                + "".join(f"<li>{html.escape(m, quote=False)}</li>" for m in messages) + "</ul>"
+                + "".join(f"<li>{html.escape(m, quote=False)}</li>" for m in messages)
+                + "</ul>"
             )
             self.warning_label.setToolTip("\n\n".join(report.warnings))
         else:
@@ -324,7 +332,9 @@ class QtDataPage(QWidget):
         self.status_label.setText(html.escape(text, quote=False))
 
     def _fill_counts(
-        self, classes: list[str], by_folder: dict[str, dict[str, int]],
+        self,
+        classes: list[str],
+        by_folder: dict[str, dict[str, int]],
         by_split: dict[str, dict[str, int]],
     ) -> None:
         rows = [(f"folder {name}", per) for name, per in by_folder.items()]

@@ -82,19 +82,22 @@ def scan_dataset(root: str | Path, split: SplitSpec) -> Generator[Any, None, Any
     through a queue: that turns a callback API into the generator a worker can drive. When the
     generator is closed early the callback raises, so the check stops soon after.
     """
-    from trainer.data.checks import check_dataset
-    from trainer.data.discovery import discover
-    from trainer.data.splits import make_split
+    from trainer.api import check_dataset, discover, make_split
 
     index = discover(root)
     # val_fraction None: make_split's default (0.15), which check_dataset falls back to too
     applies = split if _split_applies(index, split) else SplitSpec("fraction")
     preview_split = make_split(
-        index, applies.method if applies.method != "files" else "paper",
-        split_files=dict(applies.split_files) or None, val_fraction=applies.val_fraction,
+        index,
+        applies.method if applies.method != "files" else "paper",
+        split_files=dict(applies.split_files) or None,
+        val_fraction=applies.val_fraction,
     )
     yield SplitPreview(
-        index.classes, preview_split.counts(index.classes), index.layout, len(index.samples),
+        index.classes,
+        preview_split.counts(index.classes),
+        index.layout,
+        len(index.samples),
         applies,
     )
 
@@ -109,8 +112,10 @@ def scan_dataset(root: str | Path, split: SplitSpec) -> Generator[Any, None, Any
     def run() -> None:
         try:
             report = check_dataset(
-                root, split_method=split.method if split.method != "files" else "paper",
-                split_files=dict(split.split_files) or None, val_fraction=split.val_fraction,
+                root,
+                split_method=split.method if split.method != "files" else "paper",
+                split_files=dict(split.split_files) or None,
+                val_fraction=split.val_fraction,
                 progress=progress,
             )
             updates.put(("done", report))
@@ -144,7 +149,7 @@ def scan_dataset(root: str | Path, split: SplitSpec) -> Generator[Any, None, Any
 def _split_applies(index: Any, split: SplitSpec) -> bool:
     """The paper split needs a Testing folder (check_dataset falls back to a stratified
     split by itself; training would refuse, so the GUI uses the same fallback)."""
-    from trainer.data.discovery import TESTING_DIR
+    from trainer.api import TESTING_DIR
 
     if split.method == "paper" and not split.split_files:
         return index.layout == "train-test" and bool(index.in_folder(TESTING_DIR))
@@ -196,20 +201,27 @@ def _compute_rows(run_dir: Path) -> Generator[PredictionProgress, None, list[_Ro
     file (runs made before the trainer wrote one)."""
     import json
 
-    from trainer.config import TrainConfig
-    from trainer.data.discovery import discover
-    from trainer.data.splits import make_split
-    from trainer.errors import UnreadableInputError
-    from trainer.io import read_grey
-    from trainer.predict import Predictor
+    from trainer.api import (
+        Predictor,
+        TrainConfig,
+        UnreadableInputError,
+        discover,
+        make_split,
+        read_grey,
+    )
 
     cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
     if not cfg.data:
         raise FileNotFoundError(f"{run_dir}: trained from a cache; no image files to show")
     index = discover(cfg.data)
     split = make_split(
-        index, cfg.split, split_files=cfg.split_files or None, val_fraction=cfg.val_fraction,
-        test_fraction=cfg.test_fraction, seed=cfg.seed, limit=cfg.limit_per_class,
+        index,
+        cfg.split,
+        split_files=cfg.split_files or None,
+        val_fraction=cfg.val_fraction,
+        test_fraction=cfg.test_fraction,
+        seed=cfg.seed,
+        limit=cfg.limit_per_class,
     )
     predictor = Predictor(run_dir / "model.safetensors", device="cpu")
     classes = predictor.classes
@@ -226,10 +238,14 @@ def _compute_rows(run_dir: Path) -> Generator[PredictionProgress, None, list[_Ro
         if greys:
             probs, _ = predictor.predict_arrays(greys)
             for s, p in zip(chunk, probs, strict=True):
-                rows.append(_Row(
-                    str(s.path), index.classes[s.label], classes[int(np.argmax(p))],
-                    {c: float(v) for c, v in zip(classes, p, strict=True)},
-                ))
+                rows.append(
+                    _Row(
+                        str(s.path),
+                        index.classes[s.label],
+                        classes[int(np.argmax(p))],
+                        {c: float(v) for c, v in zip(classes, p, strict=True)},
+                    )
+                )
         yield PredictionProgress(min(start + 16, len(samples)), len(samples), "predicting")
     return rows
 
@@ -244,9 +260,7 @@ def misclassified_images(
     run's model when it is absent. Thumbnails are made here, off the GUI thread, by the same
     reader and square padding as training, so DICOM works like JPEG.
     """
-    from trainer.errors import UnreadableInputError
-    from trainer.io import read_grey
-    from trainer.preprocess import to_model_square
+    from trainer.api import UnreadableInputError, read_grey, to_model_square
 
     run_dir = Path(run_dir)
     csv_path = run_dir / PREDICTIONS_FILE
@@ -261,8 +275,12 @@ def misclassified_images(
         except (UnreadableInputError, OSError):
             thumb = None  # the file moved since training; still list it
         yield Misclassified(
-            r.path, r.true, r.predicted, float(r.probabilities.get(r.predicted, float("nan"))),
-            dict(r.probabilities), thumb,
+            r.path,
+            r.true,
+            r.predicted,
+            float(r.probabilities.get(r.predicted, float("nan"))),
+            dict(r.probabilities),
+            thumb,
         )
         yield PredictionProgress(i + 1, len(wrong), "thumbnails")
     return {"test_images": len(rows), "misclassified": len(wrong)}

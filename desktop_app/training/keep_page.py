@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.training.runs import RunResults, keep_model, model_folder_for
-from trainer.assets import user_models_dir
+from trainer.api import user_models_dir
 
 # Below this test accuracy a model is never made the viewer's model without asking (a "Quick
 # check" run scores about 33 %: four classes, near chance).
@@ -101,8 +101,11 @@ class QtKeepPage(QWidget):
         except ValueError:
             self.where_label.setText("(give the model a name)")
             return
-        taken = " — <b>a model with this name exists</b>" if folder.exists() and \
-            self.kept_path is None else ""
+        taken = (
+            " — <b>a model with this name exists</b>"
+            if folder.exists() and self.kept_path is None
+            else ""
+        )
         self.where_label.setText(f"{html.escape(str(folder))}{taken}")
 
     def save(self) -> Path | None:
@@ -135,17 +138,22 @@ class QtKeepPage(QWidget):
         if not isinstance(acc, (int, float)):
             return "Its test accuracy is unknown."
         if acc < LOW_ACCURACY:
-            return (f"Its test accuracy is {acc:.1%}: it is wrong on more than one test image "
-                    f"in {round(1 / max(1 - acc, 1e-9))}.")
+            return (
+                f"Its test accuracy is {acc:.1%}: it is wrong on more than one test image "
+                f"in {round(1 / max(1 - acc, 1e-9))}."
+            )
         if isinstance(active_acc, (int, float)) and acc < active_acc:
-            return (f"Its test accuracy, {acc:.1%}, is lower than that of the model the viewer "
-                    f"uses now ({active_acc:.1%}).")
+            return (
+                f"Its test accuracy, {acc:.1%}, is lower than that of the model the viewer "
+                f"uses now ({active_acc:.1%})."
+            )
         return None
 
     def confirm_use(self, concern: str) -> bool:
         """Ask before a weak model becomes the viewer's (and the next start's) model."""
         answer = QMessageBox.question(
-            self, "Use this model in the viewer?",
+            self,
+            "Use this model in the viewer?",
             f"{concern}\n\nUse it in the viewer anyway? It then stays the viewer's model, "
             "also after a restart, until you choose another one in the Model menu.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
@@ -170,9 +178,7 @@ class QtKeepPage(QWidget):
                 f"<b>Saved, but the viewer could not use it:</b> {html.escape(str(exc))}"
             )
             return False
-        self.status_label.setText(
-            f"Saved and active in the viewer: {html.escape(str(path))}"
-        )
+        self.status_label.setText(f"Saved and active in the viewer: {html.escape(str(path))}")
         self.model_activated.emit(str(path))
         return True
 

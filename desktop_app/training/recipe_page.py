@@ -27,8 +27,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.training.jobs import SplitSpec
 from desktop_app.training.state import format_duration
-from trainer.config import PRESETS, TrainConfig, apply_overrides, preset_config
-from trainer.probe import ProbeResult
+from trainer.api import PRESETS, ProbeResult, TrainConfig, apply_overrides, preset_config
 
 PRESET_ORDER = ("lite2-cpu", "paper", "native", "lite2", "quick")
 PRESET_LABELS = {
@@ -40,19 +39,24 @@ PRESET_LABELS = {
 }
 PRESET_NOTES = {
     "lite2-cpu": "The recipe of the app's default model: starts from ImageNet weights that come "
-                 "with the app (no internet needed) and fine-tunes the later layers, on an "
-                 "ordinary computer without a graphics card.",
+    "with the app (no internet needed) and fine-tunes the later layers, on an "
+    "ordinary computer without a graphics card.",
     "paper": "The recipe of the paper's public notebooks. ImageNet weights for B3 are "
-             "downloaded once (about 50 MB); on a CPU expect hours, on a GPU minutes.",
+    "downloaded once (about 50 MB); on a CPU expect hours, on a GPU minutes.",
     "native": "Compound scaling designed B3 for 300×300 input: slower, sometimes a little "
-              "more accurate.",
+    "more accurate.",
     "lite2": "Starts from ImageNet weights shipped in a Python package, so it works without "
-             "internet.",
+    "internet.",
     "quick": "Checks the whole pipeline on 20 images per class and split, from random weights. "
-             "Not a model to trust: use it to see that everything works.",
+    "Not a model to trust: use it to see that everything works.",
 }
-BACKBONES = ("efficientnet_b3", "efficientnet_b0", "efficientnet_b2", "tf_efficientnet_lite2",
-             "efficientnet_b4")
+BACKBONES = (
+    "efficientnet_b3",
+    "efficientnet_b0",
+    "efficientnet_b2",
+    "tf_efficientnet_lite2",
+    "efficientnet_b4",
+)
 OPTIMIZERS = ("adamax", "adam", "adamw", "sgd")
 
 
@@ -97,8 +101,8 @@ def working_preset() -> str:
 def _backbone_words(name: str) -> str:
     known = {"efficientnet_b": "EfficientNet-B", "tf_efficientnet_lite": "EfficientNet-Lite"}
     for prefix, words in known.items():
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
-            return words + name[len(prefix):]
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            return words + name[len(prefix) :]
     return name
 
 
@@ -117,8 +121,11 @@ def describe_recipe(cfg: TrainConfig) -> str:
         what = "fine-tunes the later layers (the first ones stay as they are)"
     else:
         what = "fine-tunes every layer"
-    images = (f"{cfg.limit_per_class} images per class" if cfg.limit_per_class
-              else "all the training images")
+    images = (
+        f"{cfg.limit_per_class} images per class"
+        if cfg.limit_per_class
+        else "all the training images"
+    )
     aug = cfg.augment
     moves = []
     if aug.rotation_deg:
@@ -127,8 +134,14 @@ def describe_recipe(cfg: TrainConfig) -> str:
         moves.append(f"shifted by up to {aug.shift_fraction:.0%}")
     if aug.hflip:
         moves.append("mirrored left-right")
-    varied = (" Each time, the images are randomly " + ", ".join(moves) + ", so the network "
-              "learns the anatomy rather than the exact pictures.") if moves else ""
+    varied = (
+        (
+            " Each time, the images are randomly " + ", ".join(moves) + ", so the network "
+            "learns the anatomy rather than the exact pictures."
+        )
+        if moves
+        else ""
+    )
     return (
         f"Starts {_backbone_words(cfg.backbone)} {start} and {what}, looking at {images} "
         f"{cfg.epochs} time{'s' * (cfg.epochs != 1)} ({cfg.epochs} epoch"
@@ -140,7 +153,7 @@ def describe_recipe(cfg: TrainConfig) -> str:
 
 def _weights_cached(backbone: str) -> bool:
     """No network: only the local download cache (the full check runs before measuring)."""
-    from trainer.pretrained import weights_cached
+    from trainer.api import weights_cached
 
     try:
         return weights_cached(backbone)
@@ -211,8 +224,10 @@ class QtRecipePage(QWidget):
 
         estimate_box = QGroupBox("Duration")
         el = QHBoxLayout(estimate_box)
-        self.estimate_label = QLabel("Not measured yet: a few training steps are timed on the "
-                                     "chosen device before training starts.")
+        self.estimate_label = QLabel(
+            "Not measured yet: a few training steps are timed on the "
+            "chosen device before training starts."
+        )
         self.estimate_label.setWordWrap(True)
         self.estimate_label.setTextFormat(Qt.TextFormat.RichText)
         self.probe_button = QPushButton("Measure speed")
@@ -277,8 +292,9 @@ class QtRecipePage(QWidget):
                 item = device.model().item(device.count() - 1)  # type: ignore[attr-defined]
                 item.setEnabled(False)
         form.addRow("Device:", device)
-        form.addRow("Stop after (minutes):", self._spin("max_minutes", 0, 100_000,
-                                                        special="no limit"))
+        form.addRow(
+            "Stop after (minutes):", self._spin("max_minutes", 0, 100_000, special="no limit")
+        )
         return box
 
     def _model_box(self) -> QGroupBox:
@@ -287,8 +303,9 @@ class QtRecipePage(QWidget):
         backbone = self._combo("backbone", [(b, b) for b in BACKBONES], editable=True)
         backbone.setToolTip("The network's name in the timm library")
         form.addRow("Network:", backbone)
-        pre = self._combo("pretrained", [("ImageNet weights", "imagenet"),
-                                         ("none (random start)", "none")])
+        pre = self._combo(
+            "pretrained", [("ImageNet weights", "imagenet"), ("none (random start)", "none")]
+        )
         browse = QPushButton("Weights file…")
         browse.clicked.connect(self._on_weights_button_clicked)
         row = QHBoxLayout()
@@ -316,10 +333,16 @@ class QtRecipePage(QWidget):
         box = QGroupBox("Regularisation and augmentation")
         form = QFormLayout(box)
         for key, label, tip in (
-            ("l2", "Weight penalty (L2):",
-             "L2 penalty on the weights of the head's 256-unit layer (the paper's 0.016)"),
-            ("l1_activity", "Activity penalty (L1):",
-             "L1 penalty on that layer's outputs, per image (the paper's 0.006)"),
+            (
+                "l2",
+                "Weight penalty (L2):",
+                "L2 penalty on the weights of the head's 256-unit layer (the paper's 0.016)",
+            ),
+            (
+                "l1_activity",
+                "Activity penalty (L1):",
+                "L1 penalty on that layer's outputs, per image (the paper's 0.006)",
+            ),
             ("l1_bias", "Bias penalty (L1):", "L1 penalty on that layer's biases (0.006)"),
         ):
             w = self._double(key, 0.0, 1.0, 0.001, 4)
@@ -352,14 +375,25 @@ class QtRecipePage(QWidget):
 
     def set_config(self, cfg: TrainConfig) -> None:
         values: dict[str, Any] = {
-            "backbone": cfg.backbone, "pretrained": cfg.pretrained,
-            "freeze_backbone": cfg.freeze_backbone, "img_size": cfg.img_size,
-            "dropout": cfg.head.dropout, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-            "optimizer": cfg.optimizer, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
-            "limit_per_class": cfg.limit_per_class or 0, "l2": cfg.regularization.l2_kernel,
-            "l1_activity": cfg.regularization.l1_activity, "l1_bias": cfg.regularization.l1_bias,
-            "rotation": cfg.augment.rotation_deg, "shift": cfg.augment.shift_fraction,
-            "hflip": cfg.augment.hflip, "device": cfg.device, "seed": cfg.seed,
+            "backbone": cfg.backbone,
+            "pretrained": cfg.pretrained,
+            "freeze_backbone": cfg.freeze_backbone,
+            "img_size": cfg.img_size,
+            "dropout": cfg.head.dropout,
+            "epochs": cfg.epochs,
+            "batch_size": cfg.batch_size,
+            "optimizer": cfg.optimizer,
+            "lr": cfg.lr,
+            "weight_decay": cfg.weight_decay,
+            "limit_per_class": cfg.limit_per_class or 0,
+            "l2": cfg.regularization.l2_kernel,
+            "l1_activity": cfg.regularization.l1_activity,
+            "l1_bias": cfg.regularization.l1_bias,
+            "rotation": cfg.augment.rotation_deg,
+            "shift": cfg.augment.shift_fraction,
+            "hflip": cfg.augment.hflip,
+            "device": cfg.device,
+            "seed": cfg.seed,
             "workers": -1 if cfg.workers is None else cfg.workers,
             "max_minutes": int(cfg.max_minutes or 0),
         }
@@ -486,20 +520,27 @@ class QtRecipePage(QWidget):
             self.summary_label.setText(describe_recipe(self.config("", SplitSpec("paper"))))
         except (KeyError, ValueError, TypeError):
             self.summary_label.setText("")
-        self.estimate_label.setText("Not measured for these settings yet: a few training steps "
-                                    "are timed before training starts.")
+        self.estimate_label.setText(
+            "Not measured for these settings yet: a few training steps "
+            "are timed before training starts."
+        )
         self.recipe_changed.emit()
 
     def _update_pretrained_note(self) -> None:
         pre, backbone = self.value("pretrained"), self.value("backbone")
         if pre == "imagenet" and backbone == "tf_efficientnet_lite2":
-            note = ("These weights come with the app: no internet needed."
-                    if lite2_weights_installed() else
-                    "These weights need an optional part of the app that is not installed.")
+            note = (
+                "These weights come with the app: no internet needed."
+                if lite2_weights_installed()
+                else "These weights need an optional part of the app that is not installed."
+            )
         elif pre == "imagenet":
-            note = ("Downloaded before: used from this computer." if _weights_cached(backbone)
-                    else "Downloaded from the internet the first time (checked before the "
-                    "speed is measured).")
+            note = (
+                "Downloaded before: used from this computer."
+                if _weights_cached(backbone)
+                else "Downloaded from the internet the first time (checked before the "
+                "speed is measured)."
+            )
         elif pre == "none":
             note = "Random start: needs many more epochs and images to learn well."
         else:

@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.training.charts import QtConfusionMatrix
 from desktop_app.training.jobs import THUMBNAIL_PX, Misclassified
-from desktop_app.training.plots import QtConfusionMatrix
 from desktop_app.training.runs import RunResults
 from trainer import NOT_FOR_CLINICAL_USE
 
@@ -55,15 +55,33 @@ def report_rows(metrics: dict[str, Any]) -> list[tuple[str, list[str]]]:
     one row per class, then accuracy, macro avg, weighted avg; two decimals like the paper."""
     rows: list[tuple[str, list[str]]] = []
     for name, r in metrics.get("per_class", {}).items():
-        rows.append((name, [f"{r['precision']:.2f}", f"{r['recall']:.2f}", f"{r['f1']:.2f}",
-                            str(r["support"])]))
+        rows.append(
+            (
+                name,
+                [
+                    f"{r['precision']:.2f}",
+                    f"{r['recall']:.2f}",
+                    f"{r['f1']:.2f}",
+                    str(r["support"]),
+                ],
+            )
+        )
     n = metrics.get("n", sum(r["support"] for r in metrics.get("per_class", {}).values()))
     rows.append(("accuracy", ["", "", f"{metrics.get('accuracy', math.nan):.2f}", str(n)]))
     for key, label in (("macro_avg", "macro avg"), ("weighted_avg", "weighted avg")):
         r = metrics.get(key)
         if r:
-            rows.append((label, [f"{r['precision']:.2f}", f"{r['recall']:.2f}",
-                                 f"{r['f1']:.2f}", str(r["support"])]))
+            rows.append(
+                (
+                    label,
+                    [
+                        f"{r['precision']:.2f}",
+                        f"{r['recall']:.2f}",
+                        f"{r['f1']:.2f}",
+                        str(r["support"]),
+                    ],
+                )
+            )
     return rows
 
 
@@ -179,7 +197,9 @@ class QtResultsPage(QWidget):
                 t.setItem(i, j, item)
         self.dedup_label.setText(
             "The paper's table is on the whole test half; near-duplicates of training images "
-            "inflate it (see step 1)." if dedup is not None else ""
+            "inflate it (see step 1)."
+            if dedup is not None
+            else ""
         )
         self.gallery.clear()
         self.gallery_label.setText("Looking for misclassified images…")
@@ -187,8 +207,9 @@ class QtResultsPage(QWidget):
         self.keep_button.setEnabled(results.model_path.is_file())
 
     def add_misclassified(self, item: Misclassified) -> None:
-        entry = QListWidgetItem(_grey_icon(item.thumbnail),
-                                f"{item.true} → {item.predicted}\n{item.confidence:.0%}")
+        entry = QListWidgetItem(
+            _grey_icon(item.thumbnail), f"{item.true} → {item.predicted}\n{item.confidence:.0%}"
+        )
         probs = ", ".join(f"{c} {p:.1%}" for c, p in item.probabilities.items())
         entry.setToolTip(f"{item.path}\ntrue: {item.true}\npredicted: {item.predicted}\n{probs}")
         entry.setData(PATH_ROLE, item.path)
@@ -199,8 +220,9 @@ class QtResultsPage(QWidget):
     def gallery_done(self, summary: dict[str, int]) -> None:
         k, n = summary.get("misclassified", 0), summary.get("test_images", 0)
         self.gallery_label.setText(
-            f"{k} of {n} test images misclassified." if k else
-            f"No misclassified image among {n} test images."
+            f"{k} of {n} test images misclassified."
+            if k
+            else f"No misclassified image among {n} test images."
         )
 
     def gallery_failed(self, message: str) -> None:
@@ -239,7 +261,7 @@ class QtResultsPage(QWidget):
 
     def _on_copy_report_clicked(self) -> None:
         if self.results is not None:
-            from trainer.metrics import classification_report_text
+            from trainer.api import classification_report_text
 
             QApplication.clipboard().setText(classification_report_text(self.results.test))
 

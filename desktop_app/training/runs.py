@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.assets import user_data_dir, user_models_dir
+from trainer.api import user_data_dir, user_models_dir
 
 STATE_FILE = "state.pt"  # the engine's resumable state (trainer.engine.STATE_FILE)
 MODEL_FILE = "model.safetensors"
@@ -79,7 +79,10 @@ def resumable_info(run_dir: str | Path) -> ResumableRun | None:
     history = _read_json(path / "history.json")
     done = len(history) if isinstance(history, list) else 0
     return ResumableRun(
-        path, str(cfg.get("backbone", "?")), int(cfg.get("epochs", 0) or 0), done,
+        path,
+        str(cfg.get("backbone", "?")),
+        int(cfg.get("epochs", 0) or 0),
+        done,
         state.stat().st_mtime,
     )
 
@@ -176,7 +179,7 @@ def _copy_model_renamed(src: Path, dest: Path, name: str) -> None:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from trainer.modelfile import META_KEY, read_metadata
+    from trainer.api import META_KEY, read_metadata
 
     meta = read_metadata(src)  # validates the file before anything is written
     meta["name"] = name

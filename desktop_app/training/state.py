@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.events import (
+from trainer.api import (
     BatchEnded,
+    BatchSizeChanged,
     EpochEnded,
     EpochStarted,
     FitFailed,
@@ -25,19 +25,6 @@ from trainer.events import (
     PhaseChanged,
     RunStarted,
 )
-
-# Words a CUDA (or MPS) allocator failure carries, whichever layer reports it.
-_OOM_MARKERS = ("outofmemoryerror", "out of memory", "cuda oom", "mps backend out of memory")
-# The engine's warning when it halves the batch after running out of GPU memory reads
-# "out of memory at batch size 16: continuing with batch size 8, restarting epoch 3 ...".
-_LOWERED_WORDS = ("lower", "reduc", "halv", "out of memory", "continuing with")
-_NEW_BATCH = re.compile(r"continuing with batch size (\d+)")
-
-
-def is_out_of_memory(text: str) -> bool:
-    """True if an error message is a GPU out-of-memory failure."""
-    low = text.lower()
-    return any(m in low for m in _OOM_MARKERS)
 
 
 def smaller_batch(batch_size: int | None) -> int | None:
@@ -52,8 +39,10 @@ def out_of_memory_advice(batch_size: int | None, img_size: int | None) -> str:
     """What to change after an out-of-memory failure, in the order that helps most."""
     size = f"a smaller image size (now {img_size} px)" if img_size else "a smaller image size"
     smaller = smaller_batch(batch_size)
-    first = f"Lower the batch size to {smaller}, or choose {size}" if smaller else (
-        f"Even batch size {batch_size} does not fit. Choose {size}"
+    first = (
+        f"Lower the batch size to {smaller}, or choose {size}"
+        if smaller
+        else (f"Even batch size {batch_size} does not fit. Choose {size}")
     )
     return (
         f"The GPU ran out of memory. {first}, a smaller backbone, close other programs that "
@@ -74,7 +63,6 @@ class RunProgress:
     resuming: bool = False  # set by whoever starts a resumed run, before any event
     batch_size: int | None = None  # as training uses it now (the engine may lower it)
     phase: str = "preparing"
-    phase_message: str = ""
     epoch: int = 0
     epochs: int = 0
     batch: int = 0
@@ -86,6 +74,7 @@ class RunProgress:
     lr: float = math.nan
     history: list[dict[str, float]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    batch_changes: list[BatchSizeChanged] = field(default_factory=list)
     finished: FitFinished | None = None
     failed: FitFailed | None = None
 
@@ -102,7 +91,7 @@ class RunProgress:
             self.epochs = int(event.config.get("epochs", self.epochs) or 0)
             self.batch_size = event.config.get("batch_size", self.batch_size)
         elif isinstance(event, PhaseChanged):
-            self.phase, self.phase_message = event.phase, event.message
+            self.phase = event.phase
         elif isinstance(event, EpochStarted):
             self.epoch, self.epochs, self.batches = event.epoch, event.epochs, event.batches
             self.batch, self.lr = 0, event.lr
@@ -117,12 +106,12 @@ class RunProgress:
             self.history = [h for h in self.history if int(h.get("epoch", -1)) != event.epoch]
             self.history.append(dict(event.metrics, epoch=float(event.epoch)))
             self.history.sort(key=lambda h: h["epoch"])
+        elif isinstance(event, BatchSizeChanged):
+            self.batch_changes.append(event)
+            self.batch_size = event.new
         elif isinstance(event, LogMessage):
             if event.level == "warning":
                 self.warnings.append(event.message)
-                lowered = _NEW_BATCH.search(event.message)
-                if lowered:
-                    self.batch_size = int(lowered.group(1))
         elif isinstance(event, FitFinished):
             self.finished = event
             if event.history:
@@ -166,8 +155,12 @@ class RunProgress:
         model = path / "model.safetensors"
         progress.phase = "done"
         progress.finished = FitFinished(
-            str(path), False, False, list(progress.history),
-            test if isinstance(test, dict) else None, str(model) if model.is_file() else None,
+            str(path),
+            False,
+            False,
+            list(progress.history),
+            test if isinstance(test, dict) else None,
+            str(model) if model.is_file() else None,
         )
         return progress
 
@@ -190,12 +183,9 @@ class RunProgress:
 
     @property
     def batch_lowered(self) -> bool:
-        """Whether the engine reported lowering the batch size (e.g. after running out of
-        GPU memory): the page then says so next to the batch progress."""
-        return any(
-            "batch size" in w.lower() and any(m in w.lower() for m in _LOWERED_WORDS)
-            for w in self.warnings
-        )
+        """Whether the engine lowered the batch size (after running out of GPU memory):
+        the page then says so next to the batch progress."""
+        return any(c.new < c.old for c in self.batch_changes)
 
     @property
     def img_size(self) -> int | None:
@@ -204,9 +194,7 @@ class RunProgress:
 
     @property
     def out_of_memory(self) -> bool:
-        return self.failed is not None and is_out_of_memory(
-            f"{self.failed.error}\n{self.failed.traceback}"
-        )
+        return self.failed is not None and self.failed.kind == "out_of_memory"
 
     @property
     def cancelled(self) -> bool:

@@ -34,7 +34,7 @@ from desktop_app.training.results_page import QtResultsPage
 from desktop_app.training.runs import load_results, new_run_dir, resumable_info
 from desktop_app.training.state import RunProgress
 from desktop_app.training.training_page import QtTrainingPage
-from trainer.probe import ProbeResult
+from trainer.api import ProbeResult
 
 DATA, RECIPE, TRAINING, RESULTS, KEEP = range(5)
 STEP_NAMES = ("1  Data", "2  Recipe", "3  Training", "4  Results", "5  Keep")
@@ -71,8 +71,13 @@ class QtTrainingTab(QWidget):
             self.steps.addItem(QListWidgetItem(name))
         self.steps.currentRowChanged.connect(self._on_steps_current_row_changed)
         self.pages = QStackedWidget()
-        for page in (self.data_page, self.recipe_page, self.training_page, self.results_page,
-                     self.keep_page):
+        for page in (
+            self.data_page,
+            self.recipe_page,
+            self.training_page,
+            self.results_page,
+            self.keep_page,
+        ):
             self.pages.addWidget(page)
         self.back_button = QPushButton("← Back")
         self.back_button.clicked.connect(self._on_back_button_clicked)
@@ -152,8 +157,9 @@ class QtTrainingTab(QWidget):
         for i, ok in enumerate(self._available()):
             item = self.steps.item(i)
             flags = item.flags()
-            item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if ok
-                          else flags & ~Qt.ItemFlag.ItemIsEnabled)
+            item.setFlags(
+                flags | Qt.ItemFlag.ItemIsEnabled if ok else flags & ~Qt.ItemFlag.ItemIsEnabled
+            )
         self._update_nav()
 
     def _update_nav(self) -> None:
@@ -213,12 +219,12 @@ class QtTrainingTab(QWidget):
         """Start training; measure the speed first unless these settings were measured."""
         if self.controller.is_busy() or not self._check_data_ready():
             return
-        from trainer.probe import probe_key
+        from trainer.api import probe_key
 
         cfg = self.current_config()
         cached = self.controller.cached_probe(cfg)
         if cached is not None or self._probe_failed_key == probe_key(cfg):
-            from trainer.pretrained import weights_available
+            from trainer.api import weights_available
 
             reason = weights_available(cfg.backbone, cfg.pretrained)  # the probe checked too
             if reason is not None:
@@ -239,7 +245,7 @@ class QtTrainingTab(QWidget):
             self._start(cfg)
 
     def _on_controller_probe_failed(self, message: str) -> None:
-        from trainer.probe import probe_key
+        from trainer.api import probe_key
 
         self.recipe_page.show_probe_error(
             message + " — press Start training again to train without an estimate."
@@ -282,7 +288,8 @@ class QtTrainingTab(QWidget):
             return
         if resumable_info(run_dir) is None:
             QMessageBox.warning(
-                self, "Resume",
+                self,
+                "Resume",
                 f"{run_dir} cannot be resumed: it has no saved state, or it already finished.",
             )
             return
@@ -327,6 +334,7 @@ class QtTrainingTab(QWidget):
 
     def _on_controller_busy_changed(self, busy: bool) -> None:
         self.recipe_page.set_busy(busy)
-        self.data_page.resume_button.setEnabled(not busy and bool(
-            self.data_page.resume_combo.currentData()))
+        self.data_page.resume_button.setEnabled(
+            not busy and bool(self.data_page.resume_combo.currentData())
+        )
         self.data_page.resume_other_button.setEnabled(not busy)

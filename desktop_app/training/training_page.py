@@ -26,14 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.messages import plain_message
-from desktop_app.training.plots import QtCurvePlots
+from desktop_app.training.charts import QtCurvePlots
 from desktop_app.training.state import (
     RunProgress,
     format_duration,
     out_of_memory_advice,
     smaller_batch,
 )
-from trainer.events import (
+from trainer.api import (
     BatchEnded,
     EpochEnded,
     EpochStarted,
@@ -142,8 +142,13 @@ class QtTrainingPage(QWidget):
         self.results_button = QPushButton("See the results →")
         self.results_button.setVisible(False)
         self.results_button.clicked.connect(self.results_requested)
-        for b in (self.stop_button, self.resume_button, self.retry_button,
-                  self.save_plots_button, self.open_folder_button):
+        for b in (
+            self.stop_button,
+            self.resume_button,
+            self.retry_button,
+            self.save_plots_button,
+            self.open_folder_button,
+        ):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.results_button)
@@ -224,8 +229,11 @@ class QtTrainingPage(QWidget):
     def handle_event(self, event: object) -> None:
         """One trainer event (the controller has already folded it into ``progress``)."""
         if isinstance(event, RunStarted):
-            what = f"resumed at epoch {event.resumed_from_epoch}" if event.resumed_from_epoch \
+            what = (
+                f"resumed at epoch {event.resumed_from_epoch}"
+                if event.resumed_from_epoch
                 else "started"
+            )
             self.log(f"Run {what}: {event.run_dir}")
             self.log(event.parameter_table)
             counts = ", ".join(f"{k} {sum(v.values())}" for k, v in event.counts.items())
@@ -241,8 +249,10 @@ class QtTrainingPage(QWidget):
             if event.level == "warning":
                 text = html.escape(event.message)
                 if self.progress.batch_lowered:
-                    text = ("<b>The GPU ran out of memory; training goes on with batch size "
-                            f"{self.progress.batch_size}.</b><br>{text}")
+                    text = (
+                        "<b>The GPU ran out of memory; training goes on with batch size "
+                        f"{self.progress.batch_size}.</b><br>{text}"
+                    )
                 self._show_banner(text, WARNING_STYLE)
         elif isinstance(event, EpochStarted):
             self.batch_bar.setRange(0, max(event.batches, 1))
@@ -309,15 +319,18 @@ class QtTrainingPage(QWidget):
             self.phase_label.setText("Stopped.")
             self._show_banner(
                 "Stopped. The run's state is saved: <b>Resume</b> continues it to the same "
-                "end, now or after a restart of the app (step 1 lists it).", WARNING_STYLE,
+                "end, now or after a restart of the app (step 1 lists it).",
+                WARNING_STYLE,
             )
             return
         acc = (event.test_metrics or {}).get("accuracy")
         shown = f" Test accuracy {acc:.1%}." if isinstance(acc, float) else ""
         self.phase_label.setText("Finished.")
         if self.progress.batch_lowered:
-            shown += (f" The GPU ran out of memory, so training went on with batch size "
-                      f"{self.progress.batch_size} (the log says from when).")
+            shown += (
+                f" The GPU ran out of memory, so training went on with batch size "
+                f"{self.progress.batch_size} (the log says from when)."
+            )
         self._show_banner(f"Training finished.{shown}", DONE_STYLE)
         self.results_button.setVisible(True)
         self.log(f"Finished. Model: {event.model_path}")
@@ -365,9 +378,11 @@ class QtTrainingPage(QWidget):
         if pixmap is None or not self._augmented_shown:
             return
         size = self.augmented_label.size()
-        self.augmented_label.setPixmap(pixmap.scaled(
-            size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-        ))
+        self.augmented_label.setPixmap(
+            pixmap.scaled(
+                size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+        )
 
     def _on_augmented_label_clicked(self) -> None:
         """The figure at a readable size (16 images do not fit the side panel legibly)."""
@@ -379,11 +394,15 @@ class QtTrainingPage(QWidget):
         label = QLabel()
         screen = self.screen().availableGeometry() if self.screen() else None
         pixmap = self._augmented_pixmap
-        if screen is not None and (pixmap.width() > screen.width() * 0.9
-                                   or pixmap.height() > screen.height() * 0.9):
-            pixmap = pixmap.scaled(int(screen.width() * 0.9), int(screen.height() * 0.9),
-                                   Qt.AspectRatioMode.KeepAspectRatio,
-                                   Qt.TransformationMode.SmoothTransformation)
+        if screen is not None and (
+            pixmap.width() > screen.width() * 0.9 or pixmap.height() > screen.height() * 0.9
+        ):
+            pixmap = pixmap.scaled(
+                int(screen.width() * 0.9),
+                int(screen.height() * 0.9),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
         label.setPixmap(pixmap)
         QVBoxLayout(dialog).addWidget(label)
         dialog.show()
@@ -420,8 +439,11 @@ class QtTrainingPage(QWidget):
             self.retry_smaller_batch_requested.emit(int(size))
 
     def _on_save_plots_button_clicked(self) -> None:
-        start = str(Path(self.progress.run_dir) / "curves-live.png") if self.progress.run_dir \
+        start = (
+            str(Path(self.progress.run_dir) / "curves-live.png")
+            if self.progress.run_dir
             else "curves.png"
+        )
         path, _ = QFileDialog.getSaveFileName(self, "Save plots as PNG", start, "PNG (*.png)")
         if path:
             self.save_plots(path)

@@ -23,12 +23,10 @@ from PIL import Image
 
 from desktop_app.messages import plain_message
 from desktop_app.viewer.state import PREDICTED, CamKey, SliceKey, ViewerItem
-from trainer.cam import render_overlay, side_by_side
-from trainer.errors import BrainMRIError
+from trainer.api import BrainMRIError, render_overlay, side_by_side
 
 if TYPE_CHECKING:
-    from trainer.io import Scan, ScanSlice
-    from trainer.predict import Prediction, Predictor
+    from trainer.api import Prediction, Predictor, Scan, ScanSlice
 
 __all__ = [
     "AnalysisRequest",
@@ -58,7 +56,7 @@ def load_items(paths: Sequence[str | Path]) -> Generator[list[ViewerItem], None,
     One path at a time, so the list fills while a large folder is still being read and a
     new drop or quitting does not wait for all of them.
     """
-    from trainer.io import load_paths
+    from trainer.api import load_paths
 
     for path in paths:
         try:
@@ -201,9 +199,16 @@ class BatchRow:
     def to_json(self) -> dict[str, Any]:
         """The CLI's ``--json`` row format (see ``trainer.cli.predict``), without ``cam``."""
         if self.prediction is None:
-            return {"path": self.path, "slice": self.slice_index, "predicted_class": None,
-                    "probabilities": None, "ood": None, "ood_score": None, "warnings": [],
-                    "error": self.error}
+            return {
+                "path": self.path,
+                "slice": self.slice_index,
+                "predicted_class": None,
+                "probabilities": None,
+                "ood": None,
+                "ood_score": None,
+                "warnings": [],
+                "error": self.error,
+            }
         row = self.prediction.to_json()
         row["slice"] = self.slice_index
         return row
@@ -236,8 +241,14 @@ def classify_all(
             for p in chunk:
                 pred = known.get((item.id, p)) or fresh.get(p)
                 index = slices[p].index if multi else None
-                yield BatchRow(item.id, p, str(slices[p].source), index, pred,
-                               None if pred is not None else error)
+                yield BatchRow(
+                    item.id,
+                    p,
+                    str(slices[p].source),
+                    index,
+                    pred,
+                    None if pred is not None else error,
+                )
 
 
 # --------------------------------------------------------------------------------------------

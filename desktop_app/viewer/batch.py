@@ -92,7 +92,10 @@ class QtBatchDialog(QDialog):
             return
         self.predictor = predictor
         self.worker = QtGeneratorWorker(
-            classify_all, predictor, list(self.state.items), dict(self.state.predictions),
+            classify_all,
+            predictor,
+            list(self.state.items),
+            dict(self.state.predictions),
             name="classify all",
         )
         self.worker.yielded.connect(self._on_yielded)

@@ -82,8 +82,9 @@ class QtImageCanvas(QGraphicsView):
         self._wheel_rest = 0
         self.setBackgroundBrush(BACKGROUND)
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
-        self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform
-                            | QPainter.RenderHint.Antialiasing)
+        self.setRenderHints(
+            QPainter.RenderHint.SmoothPixmapTransform | QPainter.RenderHint.Antialiasing
+        )
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)  # left drag pans
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -121,8 +122,9 @@ class QtImageCanvas(QGraphicsView):
             self._base_right.setPixmap(pixmap)
             self.image = grey
         if heat is not self.heat:
-            self._heat.setPixmap(QPixmap.fromImage(to_qimage(heat)) if heat is not None
-                                 else QPixmap())
+            self._heat.setPixmap(
+                QPixmap.fromImage(to_qimage(heat)) if heat is not None else QPixmap()
+            )
             self.heat = heat
         h, w = grey.shape[:2]
         pair = side_by_side and heat is not None
@@ -136,9 +138,6 @@ class QtImageCanvas(QGraphicsView):
         if self._fit_mode or rect.size() != old_rect.size():
             self.fit()
         self.viewport().update()
-
-    def set_opacity(self, opacity: float) -> None:
-        self._heat.setOpacity(float(opacity))
 
     def rendered(self) -> np.ndarray:
         """The picture as Qt draws it, at one image pixel per pixel, as uint8 RGB (H, W, 3):
@@ -278,7 +277,8 @@ class QtImageCanvas(QGraphicsView):
                 align = flags[corner]
                 painter.setPen(QColor(0, 0, 0, 200))  # a shadow keeps text readable on white
                 painter.drawText(view.translated(1, 1), align, text)
-                painter.setPen(QColor(235, 200, 80) if corner == "bottom_right"
-                               else QColor(225, 225, 230))
+                painter.setPen(
+                    QColor(235, 200, 80) if corner == "bottom_right" else QColor(225, 225, 230)
+                )
                 painter.drawText(view, align, text)
         painter.restore()

@@ -20,10 +20,16 @@ import numpy as np
 from PIL import Image
 
 from trainer import NOT_FOR_CLINICAL_USE
-from trainer.atomic import atomic_path, write_text
+from trainer.api import atomic_path, write_text
 
-__all__ = ["csv_text", "identifiers_for", "read_identifiers", "save_png", "write_csv",
-           "write_report"]
+__all__ = [
+    "csv_text",
+    "identifiers_for",
+    "read_identifiers",
+    "save_png",
+    "write_csv",
+    "write_report",
+]
 
 
 def save_png(path: str | Path, image: np.ndarray) -> Path:
@@ -40,17 +46,32 @@ def csv_text(rows: Iterable[dict[str, Any]], classes: list[str]) -> str:
     buf = io.StringIO()
     buf.write(f"# {NOT_FOR_CLINICAL_USE}\n")
     writer = csv.writer(buf)
-    writer.writerow(["path", "slice", "predicted_class", *[f"p_{c}" for c in classes], "ood",
-                     "ood_score", "warnings", "error"])
+    writer.writerow(
+        [
+            "path",
+            "slice",
+            "predicted_class",
+            *[f"p_{c}" for c in classes],
+            "ood",
+            "ood_score",
+            "warnings",
+            "error",
+        ]
+    )
     for r in rows:
         probs = r.get("probabilities") or {}
-        writer.writerow([
-            r["path"], "" if r.get("slice") is None else r["slice"],
-            r.get("predicted_class") or "", *[probs.get(c, "") for c in classes],
-            "" if r.get("ood") is None else r["ood"],
-            "" if r.get("ood_score") is None else f"{r['ood_score']:.4f}",
-            "; ".join(r.get("warnings") or []), r.get("error") or "",
-        ])
+        writer.writerow(
+            [
+                r["path"],
+                "" if r.get("slice") is None else r["slice"],
+                r.get("predicted_class") or "",
+                *[probs.get(c, "") for c in classes],
+                "" if r.get("ood") is None else r["ood"],
+                "" if r.get("ood_score") is None else f"{r['ood_score']:.4f}",
+                "; ".join(r.get("warnings") or []),
+                r.get("error") or "",
+            ]
+        )
     return buf.getvalue()
 
 
@@ -64,8 +85,7 @@ def identifiers_for(path: str | Path) -> dict[str, str]:
 
     Only for display at the user's explicit request; {} for files that are not DICOM.
     """
-    from trainer.io import UnreadableInputError, display_metadata
-    from trainer.io.dicom import read_header
+    from trainer.api import UnreadableInputError, display_metadata, read_header
 
     try:
         ds = read_header(Path(path))  # the guarded reader: a hostile file is just "nothing"
@@ -84,7 +104,7 @@ def read_identifiers(item_id: int, path: Path) -> Generator[None, None, tuple[in
 
 def write_report(path: Path, **report: Any) -> Generator[None, None, Path]:
     """Worker body for :func:`trainer.report.write_pdf_report` (matplotlib takes a second)."""
-    from trainer.report import write_pdf_report
+    from trainer.api import write_pdf_report
 
     yield None
     return write_pdf_report(path, **report)

@@ -76,8 +76,10 @@ class QtPredictionPanel(QGroupBox):
         self.bars_layout = QGridLayout(self.bars_box)
         self.bars_layout.setContentsMargins(0, 0, 0, 0)
         self.bars: dict[str, QProgressBar] = {}
-        self.caption = QLabel("Calibrated probabilities. Predicted on the file's own window; "
-                              "window/level only changes the display.")
+        self.caption = QLabel(
+            "Calibrated probabilities. Predicted on the file's own window; "
+            "window/level only changes the display."
+        )
         self.caption.setWordWrap(True)
         self.caption.setStyleSheet("QLabel { color: #8d96a3; font-size: 9pt; }")
         layout = QVBoxLayout(self)
@@ -131,8 +133,9 @@ class QtPredictionPanel(QGroupBox):
         elif error is not None and pred is None:
             self.headline.setText("Prediction failed")
         elif pred is None:
-            self.headline.setText("Predicting…" if self.busy or self.state.classes
-                                  else "Waiting for the model…")
+            self.headline.setText(
+                "Predicting…" if self.busy or self.state.classes else "Waiting for the model…"
+            )
         elif pred.ood:
             # no big class headline for an image the model was not made for: a
             # "notumor 100.0 %" would be read before the warning under it
@@ -213,8 +216,9 @@ class QtCamControls(QGroupBox):
         self._on_classes_changed(state.classes)
 
     def set_busy(self, busy: bool) -> None:
-        self.status.setText(f"Computing {CAM_LABELS[self.state.display.cam_method]}…"
-                            if busy else "")
+        self.status.setText(
+            f"Computing {CAM_LABELS[self.state.display.cam_method]}…" if busy else ""
+        )
 
     def _on_current_changed(self, _item: ViewerItem | None) -> None:
         # the state resets the target for each image; the box must say so
@@ -312,16 +316,21 @@ class QtMetadataPanel(QGroupBox):
         if item is None or slc is None or item.scan is None:
             return []
         h, w = slc.data.shape[:2]
-        rows = [("File", slc.source.name), ("Kind", _KINDS.get(item.scan.kind, item.scan.kind)),
-                ("Image size", f"{w} × {h} px")]
+        rows = [
+            ("File", slc.source.name),
+            ("Kind", _KINDS.get(item.scan.kind, item.scan.kind)),
+            ("Image size", f"{w} × {h} px"),
+        ]
         if item.is_series:
             rows.append(("Slice", f"{item.position + 1} of {item.n_slices}"))
         if item.scan.description and item.scan.description != slc.source.name:
             rows.append(("Description", item.scan.description))
         rows += [(k, v) for k, v in slc.meta.items() if k not in _SHOWN_AS_IMAGE_SIZE]
         if self.state.display.show_identifiers:
-            rows += [(f"{k} {IDENTIFIER_MARK}", v)
-                     for k, v in self.state.identifiers.get(item.id, {}).items()]
+            rows += [
+                (f"{k} {IDENTIFIER_MARK}", v)
+                for k, v in self.state.identifiers.get(item.id, {}).items()
+            ]
         return rows
 
     def refresh(self) -> None:

@@ -20,8 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from desktop_app.settings import DEFAULT_CAM_METHOD, DEFAULT_OPACITY
 
 if TYPE_CHECKING:
-    from trainer.io import Scan, ScanSlice, Window
-    from trainer.predict import Prediction
+    from trainer.api import Prediction, Scan, ScanSlice, Window
 
 __all__ = ["CAM_LABELS", "PREDICTED", "QtViewerState", "ViewerItem"]
 

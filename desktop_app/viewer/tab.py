@@ -61,7 +61,7 @@ from desktop_app.viewer.panels import QtCamControls, QtMetadataPanel, QtPredicti
 from desktop_app.viewer.state import CAM_LABELS, PREDICTED, QtViewerState, ViewerItem
 from desktop_app.workers import QtGeneratorWorker
 from trainer import NOT_FOR_CLINICAL_USE
-from trainer.cam import render_overlay
+from trainer.api import render_overlay
 
 __all__ = ["IMAGE_FILTER", "QtViewerTab"]
 
@@ -167,17 +167,21 @@ class QtViewerTab(QWidget):
     def _build_toolbar(self) -> QHBoxLayout:
         bar = QHBoxLayout()
         self.fit_button = self._tool("Fit", "Fit the image to the window (F)", self.canvas.fit)
-        self.one_button = self._tool("1:1", "One image pixel per screen pixel",
-                                     self.canvas.actual_size)
+        self.one_button = self._tool(
+            "1:1", "One image pixel per screen pixel", self.canvas.actual_size
+        )
         self.invert_box = QCheckBox("Invert")
         self.invert_box.setToolTip("Show the image inverted (white ↔ black)")
         self.preset_box = QComboBox()
         self.preset_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.preset_box.setMinimumContentsLength(20)
-        self.preset_box.setToolTip("Window/level presets; drag with the right mouse button to "
-                                   "adjust, double-click to reset")
-        self.reset_button = self._tool("Reset W/L", "Back to the file's own window (double-click)",
-                                       self.reset_window)
+        self.preset_box.setToolTip(
+            "Window/level presets; drag with the right mouse button to "
+            "adjust, double-click to reset"
+        )
+        self.reset_button = self._tool(
+            "Reset W/L", "Back to the file's own window (double-click)", self.reset_window
+        )
         bar.addWidget(self.fit_button)
         bar.addWidget(self.one_button)
         bar.addSpacing(12)
@@ -269,7 +273,8 @@ class QtViewerTab(QWidget):
         if n == 0:
             return False
         answer = QMessageBox.question(
-            self, "Clear the list",
+            self,
+            "Clear the list",
             f"Remove all {n} scan{'s' * (n != 1)} from the list? Their predictions are "
             "forgotten; the files themselves are not touched.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
@@ -412,16 +417,19 @@ class QtViewerTab(QWidget):
         pred = self.state.prediction()
         top_right = []
         if pred is not None:
-            top_right.append(f"{pred.predicted_class} "
-                             f"{pred.probabilities[pred.predicted_class]:.1%}")
+            top_right.append(
+                f"{pred.predicted_class} {pred.probabilities[pred.predicted_class]:.1%}"
+            )
             if pred.ood:
                 top_right.append("⚠ probably not a brain MRI")
         if d.overlay and self.state.cam() is not None:
             target = d.target or "predicted class"
             top_right.append(f"{CAM_LABELS[d.cam_method]} · {target} · {d.opacity:.0%}")
         window = item.window or (windowing.effective_window(slc) if slc.voi_lut is None else None)
-        bottom_left = [f"W {window.width:.0f}  L {window.center:.0f}" if window else "W/L: VOI LUT",
-                       f"Zoom {self.canvas.zoom:.0%}" + ("  ·  inverted" if d.invert else "")]
+        bottom_left = [
+            f"W {window.width:.0f}  L {window.center:.0f}" if window else "W/L: VOI LUT",
+            f"Zoom {self.canvas.zoom:.0%}" + ("  ·  inverted" if d.invert else ""),
+        ]
         self.canvas.set_corner_text(
             top_left="\n".join(top_left),
             top_right="\n".join(top_right),
@@ -625,8 +633,9 @@ class QtViewerTab(QWidget):
         slc = item.current_slice
         if not item.is_dicom or slc is None:
             return
-        worker = QtGeneratorWorker(read_identifiers, item.id, Path(slc.source),
-                                   name="reading identifiers")
+        worker = QtGeneratorWorker(
+            read_identifiers, item.id, Path(slc.source), name="reading identifiers"
+        )
         worker.returned.connect(self._on_identifiers_read)
         self._run_side_job(worker)
 
@@ -663,8 +672,11 @@ class QtViewerTab(QWidget):
     def save_overlay_png(self, path: str | Path | None = None) -> Path | None:
         image = self.overlay_image()
         if image is None:
-            QMessageBox.information(self, "No overlay", "There is no Grad-CAM overlay to save "
-                                    "yet: open a scan and wait for its overlay.")
+            QMessageBox.information(
+                self,
+                "No overlay",
+                "There is no Grad-CAM overlay to save yet: open a scan and wait for its overlay.",
+            )
             return None
         if path is None:
             chosen, _ = QFileDialog.getSaveFileName(
@@ -690,8 +702,9 @@ class QtViewerTab(QWidget):
         item, pred = self.state.current, self.state.prediction()
         predictor = self.registry.predictor
         if item is None or pred is None or predictor is None or item.current_slice is None:
-            QMessageBox.information(self, "Nothing to report",
-                                    "Open a scan and wait for its prediction first.")
+            QMessageBox.information(
+                self, "Nothing to report", "Open a scan and wait for its prediction first."
+            )
             return None
         if path is None:
             chosen, _ = QFileDialog.getSaveFileName(
@@ -705,23 +718,30 @@ class QtViewerTab(QWidget):
             include_identifiers = False
             if self.state.display.show_identifiers and identifiers:
                 answer = QMessageBox.question(
-                    self, "Patient identifiers",
+                    self,
+                    "Patient identifiers",
                     "Include the patient identifiers shown in the viewer in the report?",
                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                     QMessageBox.StandardButton.No,
                 )
                 include_identifiers = answer == QMessageBox.StandardButton.Yes
-        report = self._report_contents(item, pred, predictor,
-                                       include_identifiers and bool(identifiers), identifiers)
-        worker = QtGeneratorWorker(write_report, Path(path), name="writing the PDF report",
-                                   **report)
+        report = self._report_contents(
+            item, pred, predictor, include_identifiers and bool(identifiers), identifiers
+        )
+        worker = QtGeneratorWorker(
+            write_report, Path(path), name="writing the PDF report", **report
+        )
         worker.returned.connect(self._on_report_written)
         worker.errored.connect(partial(self._on_report_errored, Path(path)))
         self._run_side_job(worker)
         return worker
 
     def _report_contents(
-        self, item: ViewerItem, pred: Any, predictor: Any, include: bool,
+        self,
+        item: ViewerItem,
+        pred: Any,
+        predictor: Any,
+        include: bool,
         identifiers: dict[str, str],
     ) -> dict[str, Any]:
         """Everything the report shows, captured now on the GUI thread (the worker writes it)."""
@@ -735,15 +755,21 @@ class QtViewerTab(QWidget):
         extra = [
             f"Grad-CAM method: {CAM_LABELS[d.cam_method]}; target class: "
             f"{d.target if d.target != PREDICTED else 'predicted class'}; opacity {d.opacity:.0%}",
-            f"Display window: C {window.center:g} / W {window.width:g}" if window
+            f"Display window: C {window.center:g} / W {window.width:g}"
+            if window
             else "Display window: the file's own",
         ]
         if d.invert:
             extra.append("Display inverted")
         return {
-            "grey01": grey, "overlay_rgb": overlay, "prediction_dict": pred.to_json(),
-            "model_meta": dict(predictor.meta), "source_label": source, "extra_lines": extra,
-            "include_identifiers": include, "identifiers": identifiers if include else None,
+            "grey01": grey,
+            "overlay_rgb": overlay,
+            "prediction_dict": pred.to_json(),
+            "model_meta": dict(predictor.meta),
+            "source_label": source,
+            "extra_lines": extra,
+            "include_identifiers": include,
+            "identifiers": identifiers if include else None,
         }
 
     def _on_report_written(self, path: Path) -> None:
@@ -769,8 +795,11 @@ class QtViewerTab(QWidget):
     def shutdown(self) -> None:
         """Ask every worker of this tab to stop (the app waits for them at exit)."""
         self._analysis_timer.stop()
-        for worker in [*self._loads, *self._side_jobs,
-                       *([self._analysis] if self._analysis else [])]:
+        for worker in [
+            *self._loads,
+            *self._side_jobs,
+            *([self._analysis] if self._analysis else []),
+        ]:
             worker.quit()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from trainer.io import Window
+from trainer.api import Window
 
 __all__ = ["CUSTOM_PRESET", "DEFAULT_PRESET", "drag", "effective_window", "presets"]
 

@@ -1,12 +1,20 @@
-"""Where batches of model-ready uint8 squares come from: image files, or a prepared cache.
+"""Where batches of model-ready uint8 squares come from: image files, or squares in memory.
 
-Both give the same thing — uint8 (B, S, S) plus labels — so the training loop neither knows
-nor cares. Augmentation and normalisation happen later, on the training device.
+Every source gives the same typed :class:`Batch` — uint8 (B, S, S) squares, labels, the rows
+of the source they are, and the rows that failed — so the training loop neither knows nor
+cares where they came from. Augmentation and normalisation happen later, on the device.
+
+A file that breaks after the up-front check (changed on disk, a decoder failure) is never
+dropped silently: its row stays in the batch, black, and is listed in ``Batch.failures`` with
+the reason, so predictions keep lining up with the split and the caller decides (training
+leaves the row out and reports it; evaluation marks it failed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -15,13 +23,46 @@ from torch.utils.data import DataLoader, Dataset
 from trainer.data.discovery import Sample
 from trainer.preprocess import to_model_square
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+
+@dataclass(frozen=True)
+class Batch:
+    squares: torch.Tensor  # uint8 (N, S, S); a failed row is black
+    labels: torch.Tensor  # int64 (N,)
+    rows: tuple[int, ...]  # the source's rows, in order
+    failures: tuple[tuple[int, str], ...] = ()  # (source row, reason)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def ok(self) -> torch.Tensor:
+        """Boolean (N,) mask of the rows that were read."""
+        failed = {row for row, _ in self.failures}
+        return torch.tensor([r not in failed for r in self.rows], dtype=torch.bool)
+
+    def valid(self) -> Batch:
+        """The rows that were read, alone."""
+        if not self.failures:
+            return self
+        keep = self.ok
+        rows = tuple(r for r, k in zip(self.rows, keep.tolist(), strict=True) if k)
+        return Batch(self.squares[keep.to(self.squares.device)], self.labels[keep], rows)
+
+
+class BatchSource(Protocol):
+    """What the engine, finalize and evaluation need of a split's data."""
+
+    samples: list[Sample]
+    labels: np.ndarray
+    size: int
+
+    def __len__(self) -> int: ...
+
+    def batches(self, index_batches: Sequence[Sequence[int]]) -> Iterator[Batch]: ...
 
 
 class _SquareFiles(Dataset):
-    """Decodes one file into the model's uint8 square. Files were validated up front; one
-    that breaks afterwards (changed on disk) becomes a black square flagged invalid, so a
-    single file cannot kill a long run."""
+    """Decodes one file into the model's uint8 square, or says why it could not."""
 
     def __init__(self, samples: Sequence[Sample], size: int) -> None:
         self.samples = list(samples)
@@ -30,25 +71,31 @@ class _SquareFiles(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, bool]:
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, int, str | None]:
         from trainer.errors import UnreadableInputError
         from trainer.io import read_grey
 
         s = self.samples[i]
         try:
             square = to_model_square(read_grey(s.path), self.size)
-            return torch.from_numpy(square), s.label, True
-        except UnreadableInputError:
-            return torch.zeros(self.size, self.size, dtype=torch.uint8), s.label, False
+            return i, torch.from_numpy(square), s.label, None
+        except UnreadableInputError as exc:
+            return i, None, s.label, exc.reason
 
 
-def _collate(items: list[tuple[torch.Tensor, int, bool]]) -> Batch:
-    kept = [(x, y) for x, y, ok in items if ok]
-    if not kept:
-        size = items[0][0].shape[-1]
-        return torch.zeros(0, size, size, dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
-    xs, ys = zip(*kept, strict=True)
-    return torch.stack(xs), torch.tensor(ys, dtype=torch.long)
+def _collate(items: list[tuple[int, torch.Tensor | None, int, str | None]]) -> Batch:
+    size = next((x.shape[-1] for _, x, _, _ in items if x is not None), None)
+    if size is None:  # every file of the batch failed: black squares of the dataset's size
+        size = 1
+    squares = torch.zeros(len(items), size, size, dtype=torch.uint8)
+    failures = []
+    for j, (row, x, _, reason) in enumerate(items):
+        if x is None:
+            failures.append((row, reason or "unreadable"))
+        else:
+            squares[j] = x
+    labels = torch.tensor([y for _, _, y, _ in items], dtype=torch.long)
+    return Batch(squares, labels, tuple(row for row, _, _, _ in items), tuple(failures))
 
 
 class FileSource:
@@ -74,12 +121,19 @@ class FileSource:
             persistent_workers=False,
             prefetch_factor=4 if self.workers else None,
         )
-        return iter(loader)
+        return self._fixed_size(iter(loader))
+
+    def _fixed_size(self, batches: Iterator[Batch]) -> Iterator[Batch]:
+        for batch in batches:
+            if batch.squares.shape[-1] != self.size:  # a batch of failures only
+                blank = torch.zeros(len(batch), self.size, self.size, dtype=torch.uint8)
+                batch = Batch(blank, batch.labels, batch.rows, batch.failures)
+            yield batch
 
 
 class TensorSource:
-    """Squares already decoded in memory (from a cache), optionally on the GPU: a batch is
-    one indexing operation, so the GPU is never waiting for JPEG decoding."""
+    """Squares already decoded in memory (from a cache or :func:`decode_into_memory`),
+    optionally on the GPU: a batch is one indexing operation."""
 
     def __init__(self, samples: Sequence[Sample], squares: torch.Tensor) -> None:
         if len(samples) != len(squares):
@@ -98,36 +152,9 @@ class TensorSource:
 
     def batches(self, index_batches: Sequence[Sequence[int]]) -> Iterator[Batch]:
         for b in index_batches:
-            idx = torch.as_tensor(list(b), dtype=torch.long)
-            yield self.squares[idx.to(self.squares.device)], self._labels_t[idx]
-
-
-class _SquareOrReason(Dataset):
-    """Like :class:`_SquareFiles`, but keeps the reason a file could not be read."""
-
-    def __init__(self, samples: Sequence[Sample], size: int) -> None:
-        self.samples = list(samples)
-        self.size = size
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
-        from trainer.errors import UnreadableInputError
-        from trainer.io import read_grey
-
-        try:
-            return (
-                i,
-                torch.from_numpy(to_model_square(read_grey(self.samples[i].path), self.size)),
-                None,
-            )
-        except UnreadableInputError as exc:
-            return i, None, str(exc)
-
-
-def _as_list(items: list) -> list:
-    return items
+            rows = tuple(int(i) for i in b)
+            idx = torch.as_tensor(rows, dtype=torch.long)
+            yield Batch(self.squares[idx.to(self.squares.device)], self._labels_t[idx], rows)
 
 
 def decode_into_memory(
@@ -135,28 +162,17 @@ def decode_into_memory(
 ) -> tuple[torch.Tensor, dict[int, str]]:
     """Decode every sample once into one uint8 (N, size, size) tensor, exactly as the file
     path would (same reader, same square, no lossy cache in between). Returns the squares and
-    ``{index: reason}`` for files that could not be read (their rows stay black).
+    ``{row: reason}`` for files that could not be read (their rows stay black).
 
-    7,023 images at 224 px are 352 MB and decode in about half a minute on two cores; every
-    later epoch then costs one indexing operation per batch instead of JPEG decoding.
+    7,023 images at 224 px are 336 MiB and decode in about 20 s on two cores; every later
+    epoch then costs one indexing operation per batch instead of JPEG decoding.
     """
     squares = torch.zeros(len(samples), size, size, dtype=torch.uint8)
     failed: dict[int, str] = {}
-    if not samples:
-        return squares, failed
-    loader = DataLoader(
-        _SquareOrReason(samples, size),
-        batch_size=64,
-        num_workers=workers,
-        collate_fn=_as_list,
-        prefetch_factor=4 if workers else None,
-    )
-    for items in loader:
-        for i, square, reason in items:
-            if square is None:
-                failed[i] = reason or "unreadable"
-            else:
-                squares[i] = square
+    source = FileSource(samples, size, workers)
+    for batch in source.batches(sequential_batches(len(samples), 64)):
+        failed.update(batch.failures)
+        squares[list(batch.rows)] = batch.squares
     return squares, failed
 
 

@@ -46,8 +46,9 @@ def save_widget_png(widget: QWidget, path: str | Path, scale: float = 2.0) -> Pa
     screen grab.
     """
     size = widget.size()
-    image = QImage(int(size.width() * scale), int(size.height() * scale),
-                   QImage.Format.Format_ARGB32)
+    image = QImage(
+        int(size.width() * scale), int(size.height() * scale), QImage.Format.Format_ARGB32
+    )
     image.setDevicePixelRatio(scale)
     image.fill(QColor(BACKGROUND))
     painter = QPainter(image)
@@ -98,12 +99,19 @@ class QtCurvePlots(QWidget):
             ("val_accuracy", self.accuracy_plot, "validation", VAL_COLOUR, "s"),
         ):
             self.curves[key] = plot.plot(
-                [], [], name=name, pen=pg.mkPen(colour, width=2), symbol=symbol,
-                symbolSize=7, symbolBrush=colour, symbolPen=colour,
+                [],
+                [],
+                name=name,
+                pen=pg.mkPen(colour, width=2),
+                symbol=symbol,
+                symbolSize=7,
+                symbolBrush=colour,
+                symbolPen=colour,
             )
         self._best_lines = [
-            pg.InfiniteLine(angle=90, movable=False,
-                            pen=pg.mkPen(BEST_COLOUR, style=Qt.PenStyle.DotLine))
+            pg.InfiniteLine(
+                angle=90, movable=False, pen=pg.mkPen(BEST_COLOUR, style=Qt.PenStyle.DotLine)
+            )
             for _ in range(2)
         ]
         for plot, line in zip((self.loss_plot, self.accuracy_plot), self._best_lines, strict=True):
@@ -182,8 +190,10 @@ class QtConfusionMatrix(QTableWidget):
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.setCornerButtonEnabled(False)
-        self.setToolTip("Rows: true class. Columns: predicted class. Click a cell off the "
-                        "diagonal to see those images below.")
+        self.setToolTip(
+            "Rows: true class. Columns: predicted class. Click a cell off the "
+            "diagonal to see those images below."
+        )
         self._classes: list[str] = []
         self.cellClicked.connect(self._on_cell_clicked)
 
