@@ -48,6 +48,7 @@ from trainer.preprocess import to_model_square
 from trainer.pretrained import weights_available, weights_cached
 from trainer.probe import ProbeProgress, ProbeResult, probe_key, probe_speed
 from trainer.report import write_pdf_report
+from trainer.run_data import split_for
 
 __all__ = [
     "CAM_METHODS",
@@ -101,6 +102,7 @@ __all__ = [
     "render_overlay",
     "samples_dir",
     "side_by_side",
+    "split_for",
     "to_model_square",
     "user_data_dir",
     "user_models_dir",

@@ -51,7 +51,7 @@ from trainer.events import (
 )
 from trainer.finalize import FinishedRun, finalize_run
 from trainer.history import write_history
-from trainer.inference import Inference, predict_source
+from trainer.inference import Inference, predict_rows
 from trainer.model import build_model, parameter_table
 from trainer.pretrained import apply_pretrained
 from trainer.step import (
@@ -457,13 +457,11 @@ class TrainingRun:
     def infer(self, part: str, indices: list[int] | None = None) -> Inference:
         """Logits, embeddings and labels of a split (or of ``indices`` into it), in order,
         with the unwrapped model; rows whose file failed are marked, not dropped."""
-        source: BatchSource = getattr(self.data, part)
-        order = list(range(len(source))) if indices is None else list(indices)
-        size = max(self.cfg.batch_size, 32)
-        return predict_source(
+        return predict_rows(
             self.model,
-            source,
-            [order[i : i + size] for i in range(0, len(order), size)],
+            getattr(self.data, part),
+            indices,
+            max(self.cfg.batch_size, 32),
             self.device,
             self.data.mean,
             self.data.std,

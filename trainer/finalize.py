@@ -23,7 +23,7 @@ from trainer.calibration import fit_temperature
 from trainer.config import TrainConfig
 from trainer.events import Event, FileSkipped, LogMessage, PhaseChanged
 from trainer.history import write_history
-from trainer.inference import Inference, predict_source
+from trainer.inference import Inference, predict_rows
 from trainer.metrics import classification_report_text, evaluate_logits
 from trainer.model import BrainTumorClassifier, default_ood_layer
 from trainer.modelfile import base_metadata, save_model_file
@@ -51,13 +51,11 @@ class FinishedRun:
         return self.data.classes
 
     def infer(self, part: str, indices: list[int] | None = None) -> Inference:
-        source = getattr(self.data, part)
-        order = list(range(len(source))) if indices is None else list(indices)
-        size = max(self.cfg.batch_size, 32)
-        return predict_source(
+        return predict_rows(
             self.model,
-            source,
-            [order[i : i + size] for i in range(0, len(order), size)],
+            getattr(self.data, part),
+            indices,
+            max(self.cfg.batch_size, 32),
             self.device,
             self.data.mean,
             self.data.std,

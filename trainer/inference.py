@@ -99,4 +99,22 @@ def predict_source(
     )
 
 
-__all__ = ["Inference", "forward", "predict_source"]
+def predict_rows(
+    model: BrainTumorClassifier,
+    source: BatchSource,
+    rows: Sequence[int] | None,
+    batch_size: int,
+    device: torch.device,
+    mean: Sequence[float],
+    std: Sequence[float],
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> Inference:
+    """:func:`predict_source` over ``rows`` of ``source`` (all of them when ``None``), in
+    batches of ``batch_size``, in order."""
+    order = list(range(len(source))) if rows is None else list(rows)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return predict_source(model, source, batches, device, mean, std, amp_dtype, channels_last)
+
+
+__all__ = ["Inference", "forward", "predict_rows", "predict_source"]

@@ -92,13 +92,10 @@ def probe_key(cfg: TrainConfig) -> tuple[Any, ...]:
 
 def _split_sizes(cfg: TrainConfig) -> tuple[list[Any], int, int, int]:
     from trainer.data.discovery import discover
-    from trainer.data.splits import make_split
+    from trainer.run_data import split_for
 
     index = discover(cfg.data)
-    split = make_split(
-        index, cfg.split, split_files=cfg.split_files or None, val_fraction=cfg.val_fraction,
-        test_fraction=cfg.test_fraction, seed=cfg.seed, limit=cfg.limit_per_class,
-    )
+    split = split_for(cfg, index)
     return list(split.train), len(split.val), len(split.test), len(index.classes)
 
 

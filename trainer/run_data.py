@@ -49,7 +49,8 @@ def backbone_normalization(backbone: str) -> tuple[tuple[float, ...], tuple[floa
     return tuple(cfg.mean), tuple(cfg.std)
 
 
-def _split(cfg: TrainConfig, index: DatasetIndex) -> Split:
+def split_for(cfg: TrainConfig, index: DatasetIndex) -> Split:
+    """The split a recipe defines over a data set (training, the wizard and the probe agree)."""
     return make_split(
         index,
         cfg.split,
@@ -81,7 +82,7 @@ def _from_cache(cfg: TrainConfig, device: torch.device, main: bool, mean, std) -
             f"{cfg.cache}: made at {cache.size} px but --img-size is {cfg.img_size}; "
             f"prepare a cache at {cfg.img_size} px or pass --img-size {cache.size}"
         )
-    split = _split(cfg, cache.index)
+    split = split_for(cfg, cache.index)
     row = {s.rel: i for i, s in enumerate(cache.index.samples)}
     keep_on = device if device.type == "cuda" else torch.device("cpu")
 
@@ -115,7 +116,7 @@ def _from_files(cfg: TrainConfig, main: bool, mean, std) -> Iterator[Event]:
     from trainer.data.validation import fingerprint, inspect_files
 
     index = discover(cfg.data)
-    split = _split(cfg, index)
+    split = split_for(cfg, index)
     every = split.train + split.val + split.test
     yield PhaseChanged("preparing", f"checking {len(every)} files")
     infos = inspect_files(every)

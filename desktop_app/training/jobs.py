@@ -206,23 +206,15 @@ def _compute_rows(run_dir: Path) -> Generator[PredictionProgress, None, list[_Ro
         TrainConfig,
         UnreadableInputError,
         discover,
-        make_split,
         read_grey,
+        split_for,
     )
 
     cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
     if not cfg.data:
         raise FileNotFoundError(f"{run_dir}: trained from a cache; no image files to show")
     index = discover(cfg.data)
-    split = make_split(
-        index,
-        cfg.split,
-        split_files=cfg.split_files or None,
-        val_fraction=cfg.val_fraction,
-        test_fraction=cfg.test_fraction,
-        seed=cfg.seed,
-        limit=cfg.limit_per_class,
-    )
+    split = split_for(cfg, index)
     predictor = Predictor(run_dir / "model.safetensors", device="cpu")
     classes = predictor.classes
     samples = list(split.test)
