@@ -32,7 +32,6 @@ from trainer.atomic import atomic_path, write_json, write_text
 from trainer.augment import augment_batch
 from trainer.bn import recalibrate_batchnorm
 from trainer.config import TrainConfig
-from trainer.data.sources import BatchSource
 from trainer.device import describe_device, resolve_device
 from trainer.errors import TrainingOutOfMemory
 from trainer.events import (
@@ -42,16 +41,15 @@ from trainer.events import (
     EpochEnded,
     EpochStarted,
     Event,
-    FileSkipped,
     FitFailed,
     FitFinished,
     LogMessage,
     PhaseChanged,
     RunStarted,
 )
-from trainer.finalize import FinishedRun, finalize_run
+from trainer.finalize import FinishedRun, finalize_run, report_failures
 from trainer.history import write_history
-from trainer.inference import Inference, predict_rows
+from trainer.inference import Inference
 from trainer.model import build_model, parameter_table
 from trainer.pretrained import apply_pretrained
 from trainer.step import (
@@ -306,8 +304,8 @@ class TrainingRun:
         source = self.data.train.batches(local[st.next_batch :])
         for b, batch in enumerate(source, start=st.next_batch):
             lr = self._set_lr(epoch, b, len(batches))
-            if batch.failures:
-                yield from self._report_failures(self.data.train, batch.failures)
+            if batch.failures and self.main:
+                yield from report_failures(self.data.train, batch.failures, "this batch")
             good = batch.valid()
             try:
                 if len(good) > 1:  # BatchNorm-free or not, one image is no batch to learn from
@@ -350,17 +348,6 @@ class TrainingRun:
         if dist.broadcast_flag(self._should_stop(), self.device) and st.epoch <= cfg.epochs:
             return "timebox" if self._time_is_up() else "cancelled"
         return "ok"
-
-    def _report_failures(
-        self, source: BatchSource, failures: tuple[tuple[int, str], ...]
-    ) -> Iterator[Event]:
-        """A file that broke after the up-front check: typed event, warning, run goes on."""
-        if not self.main:
-            return
-        for row, reason in failures:
-            rel = source.samples[row].rel
-            yield FileSkipped(rel, reason)
-            yield LogMessage(f"left out {rel} in this batch: {reason}", "warning")
 
     def _set_lr(self, epoch: int, batch: int, batches: int) -> float:
         factor = lr_factor(self.cfg, epoch, batch, batches)
@@ -457,14 +444,18 @@ class TrainingRun:
     def infer(self, part: str, indices: list[int] | None = None) -> Inference:
         """Logits, embeddings and labels of a split (or of ``indices`` into it), in order,
         with the unwrapped model; rows whose file failed are marked, not dropped."""
-        return predict_rows(
+        return self._record().infer(part, indices)
+
+    def _record(self) -> FinishedRun:
+        """The run as it stands, as the frozen record finalizing and inference read."""
+        return FinishedRun(
+            self.run_dir,
+            self.cfg,
+            self.data,
             self.model,
-            getattr(self.data, part),
-            indices,
-            max(self.cfg.batch_size, 32),
+            self.state.best.epoch,
+            tuple(dict(h) for h in self.state.history),
             self.device,
-            self.data.mean,
-            self.data.std,
             self.amp_dtype,
             self.step.channels_last,
         )
@@ -555,18 +546,7 @@ class TrainingRun:
             return
         yield PhaseChanged("evaluating", "best epoch on validation and test")
         self._load_best_weights()
-        record = FinishedRun(
-            self.run_dir,
-            self.cfg,
-            self.data,
-            self.model,
-            self.state.best.epoch,
-            tuple(dict(h) for h in self.state.history),
-            self.device,
-            self.amp_dtype,
-            self.step.channels_last,
-        )
-        result = yield from finalize_run(record)
+        result = yield from finalize_run(self._record())
         dist.barrier()
         yield PhaseChanged("done")
         yield FitFinished(

@@ -21,6 +21,7 @@ from trainer import NOT_FOR_CLINICAL_USE
 from trainer.atomic import write_json, write_text
 from trainer.calibration import fit_temperature
 from trainer.config import TrainConfig
+from trainer.data.sources import BatchSource
 from trainer.events import Event, FileSkipped, LogMessage, PhaseChanged
 from trainer.history import write_history
 from trainer.inference import Inference, predict_rows
@@ -75,12 +76,15 @@ def dedup_indices(run: FinishedRun) -> list[int]:
     return dedup_split_indices(run.data.split, run.data.phash_of, DEDUP_DISTANCE)
 
 
-def _failures(run: FinishedRun, part: str, result: Inference) -> Iterator[Event]:
-    source = getattr(run.data, part)
-    for row, reason in result.failures:
+def report_failures(
+    source: BatchSource, failures: tuple[tuple[int, str], ...], where: str
+) -> Iterator[Event]:
+    """Files that broke after the up-front check (during training or the final evaluation):
+    a typed event for the faces and a warning naming the file; the run goes on."""
+    for row, reason in failures:
         rel = source.samples[row].rel
         yield FileSkipped(rel, reason)
-        yield LogMessage(f"could not read {rel} for the {part} split: {reason}", "warning")
+        yield LogMessage(f"left out {rel} in {where}: {reason}", "warning")
 
 
 def finalize_run(run: FinishedRun) -> Iterator[Event]:
@@ -88,7 +92,7 @@ def finalize_run(run: FinishedRun) -> Iterator[Event]:
     run.model.set_ood_layer(default_ood_layer(run.model.backbone))
     yield PhaseChanged("calibrating", "temperature scaling and OOD threshold on validation")
     val_result = run.infer("val")
-    yield from _failures(run, "val", val_result)
+    yield from report_failures(run.data.val, val_result.failures, "the validation split")
     val_logits, val_emb, val_y = val_result.valid()
     temperature = fit_temperature(val_logits, val_y)
     val = evaluate_logits(val_logits, val_y, classes, temperature)
@@ -102,7 +106,7 @@ def finalize_run(run: FinishedRun) -> Iterator[Event]:
 
     yield PhaseChanged("evaluating", "test split")
     test_result = run.infer("test")
-    yield from _failures(run, "test", test_result)
+    yield from report_failures(run.data.test, test_result.failures, "the test split")
     test_ok = test_result.ok
     test_logits, test_emb, test_y = test_result.valid()
     test = evaluate_logits(test_logits, test_y, classes, temperature)

@@ -168,13 +168,12 @@ class _Bench:
         return time.perf_counter() - t0
 
     def infer(self, x: torch.Tensor) -> float:
+        from trainer.inference import forward
+
         t0 = time.perf_counter()
-        self.model.eval()
         step = self.step
-        with torch.inference_mode(), torch.autocast(
-            self.device.type, dtype=step.amp_dtype, enabled=step.amp_dtype is not None
-        ):
-            self.model(step.model_inputs(x.to(self.device).unsqueeze(1).float().div_(255.0)))
+        inputs = step.model_inputs(x.to(self.device).unsqueeze(1).float().div_(255.0))
+        forward(self.model, inputs, step.amp_dtype, step.channels_last)
         _sync(self.device)
         return time.perf_counter() - t0
 

@@ -168,32 +168,30 @@ def _decode_into_memory(
 
     from trainer.data.sources import decode_into_memory
 
-    every = split.train + split.val + split.test
-    yield PhaseChanged("preparing", f"decoding {len(every)} images into memory")
+    n = len(split.train) + len(split.val) + len(split.test)
+    yield PhaseChanged("preparing", f"decoding {n} images into memory")
     t0 = time.monotonic()
-    squares, failed_at = decode_into_memory(every, cfg.img_size, max(workers, 1))
+    failed: dict[str, str] = {}
+    parts, sources = [], []
+    for name in ("train", "val", "test"):  # one tensor per split: no second copy of the data
+        samples = split.part(name)
+        squares, failed_at = decode_into_memory(samples, cfg.img_size, max(workers, 1))
+        failed.update((samples[i].rel, reason) for i, reason in failed_at.items())
+        keep = [i for i in range(len(samples)) if i not in failed_at]
+        kept = tuple(samples[i] for i in keep)
+        parts.append(kept)
+        sources.append(TensorSource(kept, squares if not failed_at else squares[keep]))
     seconds = time.monotonic() - t0
-    failed = {every[i].rel: reason for i, reason in failed_at.items()}
     if main:
         for rel, reason in failed.items():
             yield FileSkipped(rel, reason)
             yield LogMessage(f"skipped {rel}: {reason}", "warning")
+        mib = sum(s.squares.numel() for s in sources) / 2**20
         yield LogMessage(
-            f"decoded {len(every)} images in {seconds:.1f} s "
-            f"({len(every) / max(seconds, 1e-9):.0f} images/s, "
-            f"{squares.numel() / 2**20:.0f} MiB in memory)"
+            f"decoded {n} images in {seconds:.1f} s "
+            f"({n / max(seconds, 1e-9):.0f} images/s, {mib:.0f} MiB in memory)"
         )
-    row = {s.rel: i for i, s in enumerate(every)}
-    parts = tuple(
-        tuple(s for s in split.part(p) if s.rel not in failed) for p in ("train", "val", "test")
-    )
-    kept = Split(*parts, split.method, split.details)
-
-    def source(samples: tuple[Sample, ...]) -> TensorSource:
-        idx = torch.tensor([row[s.rel] for s in samples], dtype=torch.long)
-        return TensorSource(samples, squares[idx])
-
-    return kept, tuple(source(p) for p in parts), failed
+    return Split(*parts, split.method, split.details), tuple(sources), failed
 
 
 def _default_workers() -> int:

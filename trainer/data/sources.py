@@ -12,6 +12,7 @@ leaves the row out and reports it; evaluation marks it failed).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -83,10 +84,7 @@ class _SquareFiles(Dataset):
             return i, None, s.label, exc.reason
 
 
-def _collate(items: list[tuple[int, torch.Tensor | None, int, str | None]]) -> Batch:
-    size = next((x.shape[-1] for _, x, _, _ in items if x is not None), None)
-    if size is None:  # every file of the batch failed: black squares of the dataset's size
-        size = 1
+def _collate(size: int, items: list[tuple[int, torch.Tensor | None, int, str | None]]) -> Batch:
     squares = torch.zeros(len(items), size, size, dtype=torch.uint8)
     failures = []
     for j, (row, x, _, reason) in enumerate(items):
@@ -117,18 +115,11 @@ class FileSource:
             _SquareFiles(self.samples, self.size),
             batch_sampler=[list(b) for b in index_batches],
             num_workers=self.workers,
-            collate_fn=_collate,
+            collate_fn=functools.partial(_collate, self.size),
             persistent_workers=False,
             prefetch_factor=4 if self.workers else None,
         )
-        return self._fixed_size(iter(loader))
-
-    def _fixed_size(self, batches: Iterator[Batch]) -> Iterator[Batch]:
-        for batch in batches:
-            if batch.squares.shape[-1] != self.size:  # a batch of failures only
-                blank = torch.zeros(len(batch), self.size, self.size, dtype=torch.uint8)
-                batch = Batch(blank, batch.labels, batch.rows, batch.failures)
-            yield batch
+        return iter(loader)
 
 
 class TensorSource:
