@@ -11,11 +11,16 @@ Modelled on superqt's ``GeneratorWorker`` (which napari uses), without the depen
   :attr:`returned` (the generator's return value), :attr:`errored` (the exception) or
   :attr:`aborted`, and always :attr:`finished` last.
 
-Why a QThread rather than a Python thread: the worker object lives in the GUI thread, so its
-signals, emitted from the worker thread, reach GUI slots through queued connections; Qt does
-the hand-over. Why the bookkeeping in ``_RUNNING``: a QThread that is garbage-collected while
-it still runs takes the process down, so every started worker is kept alive until its thread
-has really ended, and :func:`wait_for_all` lets the application wait for them at exit.
+Why a QThread rather than a Python thread: the worker object lives in the GUI thread, so what
+the worker thread reports reaches it through a queued connection; Qt does the hand-over. The
+worker then emits its public signals in the GUI thread, unless its ``owner`` (the widget that
+started it) has been destroyed meanwhile: reports still queued for a closed window are dropped
+here, once, instead of reaching slots (often lambdas, which Qt cannot disconnect for us) of
+widgets that no longer exist.
+
+Why the bookkeeping in ``_RUNNING``: a QThread that is garbage-collected while it still runs
+takes the process down, so every started worker is kept alive until its thread has really
+ended, and :func:`wait_for_all` lets the application wait for them at exit.
 """
 
 from __future__ import annotations
@@ -61,9 +66,21 @@ class QtGeneratorWorker(QObject):
     errored = Signal(object)  # the exception
     aborted = Signal()
     finished = Signal()
+    _reported = Signal(str, object)  # from the worker thread: (public signal name, its arguments)
 
-    def __init__(self, func: GeneratorFunction, *args: Any, name: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        func: GeneratorFunction,
+        *args: Any,
+        name: str = "",
+        owner: QObject | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__()
+        self._owner_alive = True
+        self._reported.connect(self._relay)
+        if owner is not None:
+            owner.destroyed.connect(self._on_owner_destroyed)
         self.name = name or getattr(func, "__name__", "worker")
         self._func = func
         self._args = args
@@ -105,8 +122,12 @@ class QtGeneratorWorker(QObject):
         return self._thread.wait(1000 if timeout_s is None else max(1, int(timeout_s * 1000)))
 
     # -- the worker thread ----------------------------------------------------------------
+    def _report(self, signal_name: str, *args: Any) -> None:
+        """From the worker thread: hand a report to the GUI thread (see :meth:`_relay`)."""
+        self._reported.emit(signal_name, args)
+
     def _work(self) -> None:
-        self.started.emit()
+        self._report("started")
         try:
             outcome = self._drive()
         except Exception as exc:  # reported to the GUI, which names the file in its message
@@ -116,12 +137,12 @@ class QtGeneratorWorker(QObject):
             self._done.set()
         kind, value = outcome
         if kind == "returned":
-            self.returned.emit(value)
+            self._report("returned", value)
         elif kind == "errored":
-            self.errored.emit(value)
+            self._report("errored", value)
         else:
-            self.aborted.emit()
-        self.finished.emit()
+            self._report("aborted")
+        self._report("finished")
 
     def _drive(self) -> tuple[str, Any]:
         if self._abort.is_set():  # quit() before the thread got going
@@ -135,11 +156,19 @@ class QtGeneratorWorker(QObject):
                     return ("returned", stop.value)
                 if self._abort.is_set():
                     return ("aborted", None)
-                self.yielded.emit(value)
+                self._report("yielded", value)
                 if self._abort.is_set():
                     return ("aborted", None)
         finally:
             gen.close()
+
+    # -- the GUI thread -------------------------------------------------------------------
+    def _relay(self, signal_name: str, args: tuple[Any, ...]) -> None:
+        if self._owner_alive:
+            getattr(self, signal_name).emit(*args)
+
+    def _on_owner_destroyed(self) -> None:
+        self._owner_alive = False
 
     # -- bookkeeping (GUI thread) ---------------------------------------------------------
     def _on_thread_finished(self) -> None:

@@ -31,3 +31,30 @@ def test_wait_after_the_thread_was_deleted(qtbot):
     assert got == [0, 1, 2]
     assert worker.wait(1.0) is True  # no "Internal C++ object already deleted"
     assert not worker.is_running
+
+
+def test_reports_queued_for_a_destroyed_owner_are_dropped(qtbot):
+    """A window closed while its worker's reports are still queued: the reports are dropped
+    instead of reaching (lambda) slots of widgets that no longer exist; a worker whose owner
+    lives delivers them all."""
+    from PySide6.QtCore import QObject
+    from shiboken6 import delete
+
+    from desktop_app.workers import QtGeneratorWorker
+
+    def run(owner_dies: bool) -> list[object]:
+        owner = QObject()
+        got: list[object] = []
+        worker = QtGeneratorWorker(_count, 3, name="count", owner=owner)
+        worker.yielded.connect(lambda v: got.append(v))
+        worker.finished.connect(lambda: got.append("finished"))
+        worker.start()
+        assert worker.wait(5.0)  # every report is queued now, none delivered yet
+        if owner_dies:
+            delete(owner)  # the window goes away before the GUI thread runs the queue
+        qtbot.waitUntil(lambda: worker not in _RUNNING, timeout=5000)
+        QCoreApplication.processEvents()
+        return got
+
+    assert run(owner_dies=False) == [0, 1, 2, "finished"]
+    assert run(owner_dies=True) == []

@@ -243,7 +243,7 @@ class QtViewerTab(QWidget):
                 self.settings.add_recent(p)
         self.paths_opened.emit([str(p) for p in paths])
         self.status_message.emit(f"Reading {len(paths)} item{'s' * (len(paths) > 1)}…")
-        worker = QtGeneratorWorker(load_items, paths, name="reading scans")
+        worker = QtGeneratorWorker(load_items, paths, name="reading scans", owner=self)
         worker.yielded.connect(self._on_items_loaded)
         worker.errored.connect(partial(self._on_load_errored, paths))
         worker.finished.connect(partial(self._on_load_finished, worker))
@@ -563,7 +563,9 @@ class QtViewerTab(QWidget):
             self._check_completed()
             return
         predictor = self.registry.predictor
-        worker = QtGeneratorWorker(analyse, predictor, request, name=f"analysis of {request.name}")
+        worker = QtGeneratorWorker(
+            analyse, predictor, request, name=f"analysis of {request.name}", owner=self
+        )
         worker.yielded.connect(partial(self._on_analysis_yielded, worker, predictor))
         worker.errored.connect(partial(self._on_analysis_errored, worker, request))
         worker.finished.connect(partial(self._on_analysis_finished, worker))
@@ -634,7 +636,7 @@ class QtViewerTab(QWidget):
         if not item.is_dicom or slc is None:
             return
         worker = QtGeneratorWorker(
-            read_identifiers, item.id, Path(slc.source), name="reading identifiers"
+            read_identifiers, item.id, Path(slc.source), name="reading identifiers", owner=self
         )
         worker.returned.connect(self._on_identifiers_read)
         self._run_side_job(worker)
@@ -729,7 +731,7 @@ class QtViewerTab(QWidget):
             item, pred, predictor, include_identifiers and bool(identifiers), identifiers
         )
         worker = QtGeneratorWorker(
-            write_report, Path(path), name="writing the PDF report", **report
+            write_report, Path(path), name="writing the PDF report", owner=self, **report
         )
         worker.returned.connect(self._on_report_written)
         worker.errored.connect(partial(self._on_report_errored, Path(path)))
