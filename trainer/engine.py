@@ -33,6 +33,7 @@ from trainer.augment import augment_batch
 from trainer.bn import recalibrate_batchnorm
 from trainer.config import TrainConfig
 from trainer.device import describe_device, resolve_device
+from trainer.epoch_sums import EpochSums, Totals
 from trainer.errors import TrainingOutOfMemory
 from trainer.events import (
     BatchEnded,
@@ -83,19 +84,6 @@ def epoch_batches(
 
 
 @dataclass
-class _Progress:
-    """Running sums of the current epoch (saved with the state, so resume continues them)."""
-
-    loss_sum: float = 0.0
-    reg_sum: float = 0.0
-    correct: float = 0.0
-    count: float = 0.0
-
-    def as_list(self) -> list[float]:
-        return [self.loss_sum, self.reg_sum, self.correct, self.count]
-
-
-@dataclass
 class _Best:
     epoch: int = 0
     val_accuracy: float = -1.0
@@ -111,7 +99,7 @@ class _Best:
 class _State:
     epoch: int = 1  # the epoch in progress (1-based)
     next_batch: int = 0
-    progress: _Progress = field(default_factory=_Progress)
+    progress: EpochSums | None = None  # the epoch's running sums, once it has begun
     history: list[dict[str, float]] = field(default_factory=list)
     best: _Best = field(default_factory=_Best)
     elapsed_s: float = 0.0
@@ -128,6 +116,7 @@ def fit(
     """Train, evaluate and write a run folder, yielding events. Never raises for a failed run:
     it yields :class:`FitFailed` (and writes ``error.txt``) so every face can show it."""
     run_dir = Path(run_dir)
+    run: TrainingRun | None = None
     try:
         run = TrainingRun(cfg, run_dir, cancel or CancelToken(), resume, overrides or {})
         yield from run.events()
@@ -138,6 +127,8 @@ def fit(
                 write_text(run_dir / "error.txt", tb)
         yield FitFailed(str(run_dir), f"{type(exc).__name__}: {exc}", tb, failure_kind(exc))
     finally:
+        if run is not None:
+            run.close()
         dist.cleanup()
 
 
@@ -168,6 +159,11 @@ class TrainingRun:
         self.rank = dist.rank()
         self.state = _State()
         self.started = time.monotonic()
+        self.resources = contextlib.ExitStack()  # what close() releases (decoding workers)
+
+    def close(self) -> None:
+        """Release what the run holds beyond memory (its decoding worker processes)."""
+        self.resources.close()
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> Iterator[Event]:
@@ -178,6 +174,7 @@ class TrainingRun:
         from trainer.run_data import load_run_data
 
         self.data = yield from load_run_data(cfg, self.device, self.main)
+        self.resources.callback(self.data.close)
         self.classes = self.data.classes
         # The run draws from generators it owns, never from torch's process-wide one (which
         # other threads of an app share): the head from one seeded here, a backbone trained
@@ -321,12 +318,13 @@ class TrainingRun:
             if self.main:
                 dt = time.monotonic() - t0
                 ips = done_here / dt if dt > 0 else 0.0
+                shown = self._epoch_sums().latest()
                 yield BatchEnded(
                     epoch,
                     b + 1,
                     len(batches),
-                    st.progress.loss_sum / max(st.progress.count, 1),
-                    st.progress.correct / max(st.progress.count, 1),
+                    shown.loss,
+                    shown.accuracy,
                     ips,
                     self._eta(len(batches), b + 1, ips),
                     lr,
@@ -338,7 +336,7 @@ class TrainingRun:
         metrics = yield from self._end_epoch(epoch, lr, time.monotonic() - t0)
         if self.main:
             yield EpochEnded(epoch, cfg.epochs, metrics, metrics["is_best"] == 1.0)
-        st.epoch, st.next_batch, st.progress = epoch + 1, 0, _Progress()
+        st.epoch, st.next_batch, st.progress = epoch + 1, 0, None
         if self.main:
             self._save_state()
         patience = cfg.early_stopping_patience
@@ -355,19 +353,22 @@ class TrainingRun:
             set_lr(self.optimizer, self.cfg.lr * factor)
         return float(self.optimizer.param_groups[0]["lr"])
 
+    def _epoch_sums(self) -> EpochSums:
+        if self.state.progress is None:
+            self.state.progress = EpochSums(self.device)
+        return self.state.progress
+
     def _train_step(self, x: torch.Tensor, y: torch.Tensor, epoch: int, b: int) -> None:
-        cfg, st = self.cfg, self.state
+        cfg = self.cfg
         seed = batch_seed(cfg.seed, epoch, b) + self.rank
         gen = torch.Generator().manual_seed(seed)  # augmentation, then dropout
         result = self.step(x, y, gen)
-        st.progress.loss_sum += result.loss_sum
-        st.progress.reg_sum += result.reg_sum
-        st.progress.correct += result.correct
-        st.progress.count += result.count
+        self._epoch_sums().add(result.sums, result.count)
 
     def _end_epoch(self, epoch: int, lr: float, seconds: float) -> Iterator[Event]:
         st = self.state
-        loss_sum, reg_sum, correct, count = dist.all_sum(st.progress.as_list(), self.device)
+        totals = self._epoch_sums().exact().as_list()
+        loss_sum, reg_sum, correct, count = dist.all_sum(totals, self.device)
         metrics: dict[str, float] = {
             "epoch": float(epoch),
             "loss": loss_sum / max(count, 1),
@@ -413,7 +414,7 @@ class TrainingRun:
             raise TrainingOutOfMemory(cfg.batch_size, describe_device(self.device))
         old = cfg.batch_size
         cfg.batch_size //= 2
-        self.state.next_batch, self.state.progress = 0, _Progress()
+        self.state.next_batch, self.state.progress = 0, None
         if self.main:
             write_json(self.run_dir / CONFIG_FILE, cfg.to_dict())
         yield BatchSizeChanged(old, cfg.batch_size, self.state.epoch)
@@ -476,7 +477,7 @@ class TrainingRun:
             "scaler": self.scaler.state_dict(),
             "epoch": st.epoch,
             "next_batch": st.next_batch,
-            "progress": st.progress.as_list(),
+            "progress": (st.progress.exact() if st.progress else Totals()).as_list(),
             "history": st.history,
             "best": [st.best.epoch, st.best.val_accuracy, st.best.val_loss],
             "elapsed_s": st.elapsed_s,
@@ -499,7 +500,7 @@ class TrainingRun:
         self.state = _State(
             epoch=int(s["epoch"]),
             next_batch=int(s["next_batch"]),
-            progress=_Progress(*map(float, s["progress"])),
+            progress=EpochSums(self.device, Totals(*map(float, s["progress"]))),
             history=[dict(h) for h in s["history"]],
             best=_Best(int(s["best"][0]), float(s["best"][1]), float(s["best"][2])),
             elapsed_s=float(s["elapsed_s"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trainer.data.sources import FileSource, TensorSource, sequential_batches
+from trainer.data.sources import BatchSource, FileSource, TensorSource, sequential_batches
 from trainer.data.splits import Split, make_split
 from trainer.device import resolve_device
 from trainer.metrics import evaluate_logits
@@ -60,7 +60,9 @@ def evaluate_model(
         row = {s.rel: i for i, s in enumerate(index.samples)}
         import torch
 
-        source: Any = TensorSource(samples, c.squares[torch.tensor([row[s.rel] for s in samples])])
+        source: BatchSource = TensorSource(
+            samples, c.squares[torch.tensor([row[s.rel] for s in samples])]
+        )
         skipped: list[tuple[str, str]] = []
     else:
         from trainer.data.validation import inspect_files
@@ -72,14 +74,17 @@ def evaluate_model(
         source = FileSource(samples, size, workers)
     from trainer.inference import predict_source
 
-    inference = predict_source(
-        loaded.model,
-        source,
-        sequential_batches(len(samples), batch_size),
-        dev,
-        tuple(loaded.meta["mean"]),
-        tuple(loaded.meta["std"]),
-    )
+    try:
+        inference = predict_source(
+            loaded.model,
+            source,
+            sequential_batches(len(samples), batch_size),
+            dev,
+            tuple(loaded.meta["mean"]),
+            tuple(loaded.meta["std"]),
+        )
+    finally:
+        source.close()
     # a file that broke after the up-front check is reported, never silently dropped
     skipped += [(samples[row].rel, reason) for row, reason in inference.failures]
     samples = tuple(s for s, ok in zip(samples, inference.ok, strict=True) if ok)

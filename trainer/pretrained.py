@@ -177,8 +177,10 @@ def weights_available(backbone_name: str, pretrained: str | None) -> str | None:
 
         module = OFFLINE_IMAGENET[backbone_name]
         if importlib.util.find_spec(module) is None:
-            return (f"the ImageNet weights for {backbone_name} come in an optional package "
-                    f"({module}) that is not installed")
+            return (
+                f"the ImageNet weights for {backbone_name} come in an optional package "
+                f"({module}) that is not installed"
+            )
         return None
     import timm
     from timm.models import get_pretrained_cfg
@@ -190,8 +192,10 @@ def weights_available(backbone_name: str, pretrained: str | None) -> str | None:
         return f"there are no ImageNet weights for {backbone_name}"
     if weights_cached(backbone_name) or _hub_reachable():
         return None
-    return (f"the ImageNet weights for {backbone_name} are not on this computer and cannot be "
-            "downloaded now (huggingface.co cannot be reached)")
+    return (
+        f"the ImageNet weights for {backbone_name} are not on this computer and cannot be "
+        "downloaded now (huggingface.co cannot be reached)"
+    )
 
 
 def apply_pretrained(backbone: nn.Module, backbone_name: str, pretrained: str) -> str:

@@ -83,10 +83,24 @@ def probe_key(cfg: TrainConfig) -> tuple[Any, ...]:
     """What a cached :class:`ProbeResult` must match to be reused for ``cfg``: everything that
     changes the speed or the number of images, but not the number of epochs."""
     return (
-        cfg.backbone, cfg.img_size, cfg.batch_size, cfg.device, cfg.amp, cfg.channels_last,
-        cfg.workers, cfg.freeze_backbone, cfg.freeze_stages, cfg.batchnorm,
-        cfg.bn_recalibration_images, cfg.in_memory, cfg.optimizer, cfg.data, cfg.split,
-        cfg.val_fraction, tuple(sorted(cfg.split_files.items())), cfg.limit_per_class,
+        cfg.backbone,
+        cfg.img_size,
+        cfg.batch_size,
+        cfg.device,
+        cfg.amp,
+        cfg.channels_last,
+        cfg.workers,
+        cfg.freeze_backbone,
+        cfg.freeze_stages,
+        cfg.batchnorm,
+        cfg.bn_recalibration_images,
+        cfg.in_memory,
+        cfg.optimizer,
+        cfg.data,
+        cfg.split,
+        cfg.val_fraction,
+        tuple(sorted(cfg.split_files.items())),
+        cfg.limit_per_class,
     )
 
 
@@ -207,8 +221,16 @@ def _loader_workers(cfg: TrainConfig) -> int:
 
 
 def estimate(
-    step_s: float, decode_s: float, infer_s: float, workers: int, batch: int,
-    train: int, val: int, test: int, epochs: int, in_memory: bool = False,
+    step_s: float,
+    decode_s: float,
+    infer_s: float,
+    workers: int,
+    batch: int,
+    train: int,
+    val: int,
+    test: int,
+    epochs: int,
+    in_memory: bool = False,
     recalibration_images: int = 0,
 ) -> tuple[float, float, float, int]:
     """(seconds per batch, per epoch, whole run, batches per epoch) from measured costs."""
@@ -271,16 +293,35 @@ def probe_speed(cfg: TrainConfig) -> Generator[ProbeProgress, None, ProbeResult]
             bench.release()
     step_s = sorted(times)[len(times) // 2]
     per_batch, epoch_s, total_s, batches = estimate(
-        step_s, decode_s, infer_s, _loader_workers(cfg), batch, len(train), n_val, n_test,
-        cfg.epochs, cfg.in_memory,
+        step_s,
+        decode_s,
+        infer_s,
+        _loader_workers(cfg),
+        batch,
+        len(train),
+        n_val,
+        n_test,
+        cfg.epochs,
+        cfg.in_memory,
         cfg.bn_recalibration_images if cfg.batchnorm == "frozen" else 0,
     )
     return ProbeResult(
-        device=cfg.device, device_name=describe_device(device), backbone=cfg.backbone,
-        img_size=cfg.img_size, batch_size=batch,
-        requested_batch_size=cfg.batch_size, step_s=step_s, decode_s_per_image=decode_s,
-        infer_s_per_image=infer_s, seconds_per_batch=per_batch, train_images=len(train),
-        val_images=n_val, test_images=n_test, epochs=cfg.epochs, batches_per_epoch=batches,
-        epoch_s=epoch_s, total_s=total_s if math.isfinite(total_s) else math.nan,
+        device=cfg.device,
+        device_name=describe_device(device),
+        backbone=cfg.backbone,
+        img_size=cfg.img_size,
+        batch_size=batch,
+        requested_batch_size=cfg.batch_size,
+        step_s=step_s,
+        decode_s_per_image=decode_s,
+        infer_s_per_image=infer_s,
+        seconds_per_batch=per_batch,
+        train_images=len(train),
+        val_images=n_val,
+        test_images=n_test,
+        epochs=cfg.epochs,
+        batches_per_epoch=batches,
+        epoch_s=epoch_s,
+        total_s=total_s if math.isfinite(total_s) else math.nan,
         out_of_memory=out_of_memory,
     )

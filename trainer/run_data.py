@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
 from trainer.config import TrainConfig
 from trainer.data.discovery import DatasetIndex, Sample, discover
-from trainer.data.sources import FileSource, TensorSource
+from trainer.data.sources import BatchSource, DecodePool, TensorSource
 from trainer.data.splits import Split, make_split
 from trainer.events import Event, FileSkipped, LogMessage, PhaseChanged
 from trainer.preprocess import IMAGENET_MEAN, IMAGENET_STD
@@ -20,9 +19,9 @@ from trainer.preprocess import IMAGENET_MEAN, IMAGENET_STD
 class RunData:
     index: DatasetIndex
     split: Split
-    train: Any  # FileSource | TensorSource
-    val: Any
-    test: Any
+    train: BatchSource
+    val: BatchSource
+    test: BatchSource
     mean: tuple[float, ...]
     std: tuple[float, ...]
     fingerprint: str
@@ -36,6 +35,11 @@ class RunData:
     @property
     def counts(self) -> dict[str, dict[str, int]]:
         return self.split.counts(self.classes)
+
+    def close(self) -> None:
+        """Stop any decoding workers the sources hold (the run is over)."""
+        for source in (self.train, self.val, self.test):
+            source.close()
 
 
 def backbone_normalization(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -142,15 +146,13 @@ def _from_files(cfg: TrainConfig, main: bool, mean, std) -> Iterator[Event]:
         bad.update(failed)
         return RunData(index, split, *sources, mean, std, print_, sorted(bad.items()))
 
-    def source(samples: tuple[Sample, ...]) -> FileSource:
-        return FileSource(samples, cfg.img_size, workers)
-
+    pool = DecodePool(cfg.img_size, workers)  # one set of workers for the three splits
     return RunData(
         index,
         split,
-        source(split.train),
-        source(split.val),
-        source(split.test),
+        pool.source(split.train),
+        pool.source(split.val),
+        pool.source(split.test),
         mean,
         std,
         print_,
@@ -173,14 +175,16 @@ def _decode_into_memory(
     t0 = time.monotonic()
     failed: dict[str, str] = {}
     parts, sources = [], []
-    for name in ("train", "val", "test"):  # one tensor per split: no second copy of the data
-        samples = split.part(name)
-        squares, failed_at = decode_into_memory(samples, cfg.img_size, max(workers, 1))
-        failed.update((samples[i].rel, reason) for i, reason in failed_at.items())
-        keep = [i for i in range(len(samples)) if i not in failed_at]
-        kept = tuple(samples[i] for i in keep)
-        parts.append(kept)
-        sources.append(TensorSource(kept, squares if not failed_at else squares[keep]))
+    with DecodePool(cfg.img_size, max(workers, 1)) as pool:
+        files = {name: pool.source(split.part(name)) for name in ("train", "val", "test")}
+        for name, source in files.items():  # one tensor per split: no second copy of the data
+            samples = split.part(name)
+            squares, failed_at = decode_into_memory(source)
+            failed.update((samples[i].rel, reason) for i, reason in failed_at.items())
+            keep = [i for i in range(len(samples)) if i not in failed_at]
+            kept = tuple(samples[i] for i in keep)
+            parts.append(kept)
+            sources.append(TensorSource(kept, squares if not failed_at else squares[keep]))
     seconds = time.monotonic() - t0
     if main:
         for rel, reason in failed.items():

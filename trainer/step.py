@@ -35,11 +35,12 @@ ONE_CYCLE_END_DIV = 1e4  # its final_div_factor: the last step's lr is the start
 
 @dataclass(frozen=True)
 class StepResult:
-    """What one step measured, summed over its images (so epochs can average exactly)."""
+    """What one step measured, summed over its images (so epochs can average exactly).
 
-    loss_sum: float  # cross-entropy × images
-    reg_sum: float  # penalty × images
-    correct: int
+    ``sums`` stays on the device: reading it would make the host wait for the device every
+    batch (trainer.epoch_sums reads it when a display needs it)."""
+
+    sums: torch.Tensor  # (loss × images, penalty × images, correct), on the device
     count: int
 
 
@@ -204,8 +205,5 @@ class TrainStep:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         n = len(y)
-        # one host sync for the three numbers the progress display needs
-        stats = torch.stack(
-            [ce.detach() * n, reg.detach() * n, (logits.detach().argmax(1) == y).sum().float()]
-        ).tolist()
-        return StepResult(stats[0], stats[1], int(stats[2]), n)
+        correct = (logits.detach().argmax(1) == y).sum().float()
+        return StepResult(torch.stack([ce.detach() * n, reg.detach() * n, correct]), n)

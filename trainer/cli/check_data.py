@@ -35,8 +35,16 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int) -> None:
         if not bars:
-            bars.append(tqdm(total=total, unit="img", desc="checking", file=sys.stderr,
-                             dynamic_ncols=True, disable=args.json))
+            bars.append(
+                tqdm(
+                    total=total,
+                    unit="img",
+                    desc="checking",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                    disable=args.json,
+                )
+            )
         bar = bars[0]
         bar.total = total
         bar.update(done - bar.n)  # update() honours tqdm's refresh interval; refresh() does not

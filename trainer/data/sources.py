@@ -61,6 +61,8 @@ class BatchSource(Protocol):
 
     def batches(self, index_batches: Sequence[Sequence[int]]) -> Iterator[Batch]: ...
 
+    def close(self) -> None: ...
+
 
 class _SquareFiles(Dataset):
     """Decodes one file into the model's uint8 square, or says why it could not."""
@@ -96,14 +98,124 @@ def _collate(size: int, items: list[tuple[int, torch.Tensor | None, int, str | N
     return Batch(squares, labels, tuple(row for row, _, _, _ in items), tuple(failures))
 
 
-class FileSource:
-    """Decode image files in data-loader worker processes, batch by batch."""
+class _Plan:
+    """The batch sampler of a :class:`DecodePool`'s one DataLoader: the batches of the pass in
+    progress. DataLoader reads its batch sampler afresh at the start of every pass, so one
+    loader (and one set of workers) serves passes with different batches."""
 
-    def __init__(self, samples: Sequence[Sample], size: int, workers: int = 2) -> None:
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class DecodePool:
+    """Worker processes that decode image files, started on the first pass and kept.
+
+    Why: a DataLoader built per pass forks its workers, re-imports the decoders and refills its
+    prefetch queue every time, and a run makes a training pass and a validation pass every
+    epoch. Here one DataLoader with ``persistent_workers`` lives as long as the pool, and the
+    splits of a run share it (each :class:`FileSource` is a window onto the pool's samples), so a
+    run holds ``workers`` decoding processes, not one set per split and per epoch.
+
+    Passes run one at a time: starting a pass ends the one before it (its prefetched batches
+    are discarded by DataLoader), and reading on from the ended pass raises rather than
+    returning the new pass's batches. :meth:`close` stops the workers; a later pass starts
+    them again.
+    """
+
+    def __init__(self, size: int, workers: int = 2) -> None:
+        self.size = size
+        self.workers = max(0, int(workers))
+        self._samples: list[Sample] = []
+        self._plan = _Plan()
+        self._loader: DataLoader | None = None
+        self._pass = 0
+
+    def add(self, samples: Sequence[Sample]) -> int:
+        """Append samples; returns the pool row of the first. Workers already running hold the
+        old list, so they are stopped and the next pass starts fresh ones."""
+        self.close()
+        offset = len(self._samples)
+        self._samples.extend(samples)
+        return offset
+
+    def source(self, samples: Sequence[Sample]) -> FileSource:
+        return FileSource(samples, self.size, pool=self)
+
+    def run(self, index_batches: Sequence[Sequence[int]]) -> Iterator[Batch]:
+        """One pass over ``index_batches`` (pool rows), in order."""
+        self._pass += 1
+        mine = self._pass
+        self._plan.batches = [[int(i) for i in b] for b in index_batches]
+        iterator = iter(self._dataloader())  # now, not lazily: this call ends the last pass
+        return self._read(iterator, mine)
+
+    def _read(self, iterator: Iterator[Batch], mine: int) -> Iterator[Batch]:
+        while True:
+            if self._pass != mine:
+                raise RuntimeError("a newer pass over the same image files has started")
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            yield batch
+
+    def _dataloader(self) -> DataLoader:
+        if self._loader is None:
+            self._loader = DataLoader(
+                _SquareFiles(self._samples, self.size),
+                batch_sampler=self._plan,
+                num_workers=self.workers,
+                collate_fn=functools.partial(_collate, self.size),
+                persistent_workers=self.workers > 0,
+                prefetch_factor=4 if self.workers else None,
+            )
+        return self._loader
+
+    def close(self) -> None:
+        """Stop the workers now (a pass in progress ends)."""
+        loader, self._loader = self._loader, None
+        self._pass += 1
+        if loader is None:
+            return
+        # DataLoader stops persistent workers when its iterator is garbage-collected; a pass
+        # abandoned by a caller may still hold that iterator, so stop them explicitly.
+        shutdown = getattr(getattr(loader, "_iterator", None), "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
+    def __enter__(self) -> DecodePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FileSource:
+    """Image files decoded by a :class:`DecodePool` (its own, or one shared with the other
+    splits of a run); rows are this source's, whatever the pool's numbering."""
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        size: int,
+        workers: int = 2,
+        *,
+        pool: DecodePool | None = None,
+    ) -> None:
         self.samples = list(samples)
         self.labels = np.array([s.label for s in self.samples], dtype=np.int64)
         self.size = size
-        self.workers = workers
+        self._own_pool = pool is None
+        self.pool = pool if pool is not None else DecodePool(size, workers)
+        if self.pool.size != size:
+            raise ValueError(f"the pool decodes {self.pool.size} px squares, not {size} px")
+        self._offset = self.pool.add(self.samples)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -111,15 +223,28 @@ class FileSource:
     def batches(self, index_batches: Sequence[Sequence[int]]) -> Iterator[Batch]:
         if not index_batches:
             return iter(())
-        loader = DataLoader(
-            _SquareFiles(self.samples, self.size),
-            batch_sampler=[list(b) for b in index_batches],
-            num_workers=self.workers,
-            collate_fn=functools.partial(_collate, self.size),
-            persistent_workers=False,
-            prefetch_factor=4 if self.workers else None,
+        off = self._offset
+        shifted = [[off + int(i) for i in b] for b in index_batches]
+        return (
+            Batch(
+                b.squares,
+                b.labels,
+                tuple(r - off for r in b.rows),
+                tuple((r - off, why) for r, why in b.failures),
+            )
+            for b in self.pool.run(shifted)
         )
-        return iter(loader)
+
+    def close(self) -> None:
+        """Stop the decoding workers (those of a shared pool too: a run closes its splits
+        together)."""
+        self.pool.close()
+
+    def __enter__(self) -> FileSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class TensorSource:
@@ -141,6 +266,9 @@ class TensorSource:
     def to(self, device: torch.device) -> TensorSource:
         return TensorSource(self.samples, self.squares.to(device))
 
+    def close(self) -> None:
+        """Nothing to stop: the squares are plain tensors."""
+
     def batches(self, index_batches: Sequence[Sequence[int]]) -> Iterator[Batch]:
         for b in index_batches:
             rows = tuple(int(i) for i in b)
@@ -148,20 +276,17 @@ class TensorSource:
             yield Batch(self.squares[idx.to(self.squares.device)], self._labels_t[idx], rows)
 
 
-def decode_into_memory(
-    samples: Sequence[Sample], size: int, workers: int = 1
-) -> tuple[torch.Tensor, dict[int, str]]:
-    """Decode every sample once into one uint8 (N, size, size) tensor, exactly as the file
-    path would (same reader, same square, no lossy cache in between). Returns the squares and
-    ``{row: reason}`` for files that could not be read (their rows stay black).
+def decode_into_memory(source: FileSource) -> tuple[torch.Tensor, dict[int, str]]:
+    """Decode every file of ``source`` once into one uint8 (N, size, size) tensor, exactly as
+    the file path would (same reader, same square, no lossy cache in between). Returns the
+    squares and ``{row: reason}`` for files that could not be read (their rows stay black).
 
     7,023 images at 224 px are 336 MiB and decode in about 20 s on two cores; every later
     epoch then costs one indexing operation per batch instead of JPEG decoding.
     """
-    squares = torch.zeros(len(samples), size, size, dtype=torch.uint8)
+    squares = torch.zeros(len(source), source.size, source.size, dtype=torch.uint8)
     failed: dict[int, str] = {}
-    source = FileSource(samples, size, workers)
-    for batch in source.batches(sequential_batches(len(samples), 64)):
+    for batch in source.batches(sequential_batches(len(source), 64)):
         failed.update(batch.failures)
         squares[list(batch.rows)] = batch.squares
     return squares, failed
