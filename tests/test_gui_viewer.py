@@ -84,8 +84,9 @@ def no_modal_boxes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def wait_for_view(qtbot, tab: QtViewerTab, timeout: int = WAIT_MS) -> None:
-    qtbot.waitUntil(lambda: tab.is_view_complete() and tab.state.current is not None,
-                    timeout=timeout)
+    qtbot.waitUntil(
+        lambda: tab.is_view_complete() and tab.state.current is not None, timeout=timeout
+    )
 
 
 def write_series(folder: Path, jpegs: list[Path]) -> Path:
@@ -98,9 +99,16 @@ def write_series(folder: Path, jpegs: list[Path]) -> Path:
         [np.asarray(Image.open(j).convert("L").resize((128, 128)), np.uint16) * 4 for j in jpegs]
     )
     make_series(
-        folder, volume, names=[f"IM{(7 * n) % len(jpegs):04d}" for n in range(len(jpegs))],
-        bits_stored=12, window=(510, 1020), series_number=3, series_description="T1 AX test",
-        patient_name=PATIENT, patient_id=PATIENT_ID, extra={"PixelSpacing": [0.9, 0.9]},
+        folder,
+        volume,
+        names=[f"IM{(7 * n) % len(jpegs):04d}" for n in range(len(jpegs))],
+        bits_stored=12,
+        window=(510, 1020),
+        series_number=3,
+        series_description="T1 AX test",
+        patient_name=PATIENT,
+        patient_id=PATIENT_ID,
+        extra={"PixelSpacing": [0.9, 0.9]},
     )
     return folder
 
@@ -114,24 +122,41 @@ def mime_for(paths: list[Path]) -> QMimeData:
 def drop(tab: QtViewerTab, paths: list[Path]) -> None:
     mime = mime_for(paths)
     point = QPointF(tab.width() / 2, tab.height() / 2)
-    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-            Qt.KeyboardModifier.NoModifier)
+    args = (
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     try:  # Qt 6.12 takes a QPointF (and deprecates QPoint); earlier versions only a QPoint
         enter = QDragEnterEvent(point, *args)
     except TypeError:
         enter = QDragEnterEvent(point.toPoint(), *args)
     QApplication.sendEvent(tab, enter)
     assert enter.isAccepted()
-    event = QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        point,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(tab, event)
 
 
 def wheel(widget, notches: int, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
     """``notches`` > 0 turns the wheel towards the user (next slice)."""
     pos = QPointF(widget.width() / 2, widget.height() / 2)
-    event = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, -120 * notches),
-                        Qt.MouseButton.NoButton, modifiers, Qt.ScrollPhase.NoScrollPhase, False)
+    event = QWheelEvent(
+        pos,
+        widget.mapToGlobal(pos),
+        QPoint(0, 0),
+        QPoint(0, -120 * notches),
+        Qt.MouseButton.NoButton,
+        modifiers,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(widget, event)
 
 
@@ -234,8 +259,10 @@ def test_dicom_series_scrolls_with_wheel_and_keys(
     assert not np.array_equal(first, tab.canvas.image)  # another slice is on screen
     wheel(tab.canvas.viewport(), -2)
     assert item.position == 1
-    QApplication.sendEvent(tab.canvas, QKeyEvent(QKeyEvent.Type.KeyPress, Qt.Key.Key_Down,
-                                                 Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(
+        tab.canvas,
+        QKeyEvent(QKeyEvent.Type.KeyPress, Qt.Key.Key_Down, Qt.KeyboardModifier.NoModifier),
+    )
     assert item.position == 2
     wheel(tab.canvas.viewport(), 10)
     assert item.position == 4  # clamped at the last slice
@@ -243,9 +270,7 @@ def test_dicom_series_scrolls_with_wheel_and_keys(
     assert tab.state.prediction() is not None and tab.state.cam() is not None
 
 
-def test_identifiers_stay_hidden_unless_asked(
-    qtbot, window: QtMainWindow, tmp_path: Path
-) -> None:
+def test_identifiers_stay_hidden_unless_asked(qtbot, window: QtMainWindow, tmp_path: Path) -> None:
     folder = write_series(tmp_path / "series", sorted((MINI / "Training" / "glioma").glob("*"))[:3])
     tab = window.viewer
     tab.open_paths([folder])
@@ -255,8 +280,7 @@ def test_identifiers_stay_hidden_unless_asked(
     assert "MR" in shown and "0.9 × 0.9 mm" in shown and "T1 AX test" in shown
     for secret in ("DOE", "JANE", PATIENT_ID, "19700101", "20240102"):
         assert secret not in shown
-        assert all(secret not in tab.item_list.item(i).text()
-                   for i in range(tab.item_list.count()))
+        assert all(secret not in tab.item_list.item(i).text() for i in range(tab.item_list.count()))
     panel.show_identifiers.setChecked(True)
     qtbot.waitUntil(lambda: any(PATIENT_ID in v for _, v in panel.rows()), timeout=WAIT_MS)
     panel.show_identifiers.setChecked(False)
@@ -331,14 +355,18 @@ def test_window_level_drag_reset_and_invert(qtbot, window: QtMainWindow) -> None
 
 
 def test_pdf_report_png_and_csv(
-    qtbot, window: QtMainWindow, tmp_path: Path, no_modal_boxes: list[str],
+    qtbot,
+    window: QtMainWindow,
+    tmp_path: Path,
+    no_modal_boxes: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import matplotlib
 
     # Folders are often named after the patient: the report must not print this one's name.
-    folder = write_series(tmp_path / "DOE_JANE_MRI",
-                          sorted((MINI / "Training" / "glioma").glob("*"))[:3])
+    folder = write_series(
+        tmp_path / "DOE_JANE_MRI", sorted((MINI / "Training" / "glioma").glob("*"))[:3]
+    )
     tab = window.viewer
     tab.open_paths([folder, GLIOMA])
     qtbot.waitUntil(lambda: len(tab.state.items) == 2, timeout=WAIT_MS)
@@ -500,7 +528,9 @@ def test_settings_persist(tmp_path: Path) -> None:
 
 
 def test_self_test_passes_and_fails_with_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_model_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_model_file: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from desktop_app.main import main, self_test
@@ -523,8 +553,11 @@ def test_self_test_passes_and_fails_with_one_line(
     scans, _ = load_paths(samples)
     preds = Predictor(None, device="cpu").predict_slices([s.slices[0] for s in scans])
     ok, message = self_test(device="cpu")
-    wrong = [p for p, r in zip(samples, preds, strict=True)
-             if not p.name.startswith(r.predicted_class + "_")]
+    wrong = [
+        p
+        for p, r in zip(samples, preds, strict=True)
+        if not p.name.startswith(r.predicted_class + "_")
+    ]
     if wrong:
         assert not ok and "expected" in message and wrong[0].name in message
     # Named after what this model predicts, every sample passes (when none is flagged OOD).
@@ -552,8 +585,19 @@ def test_screenshot_mode(
 
     monkeypatch.setenv("BRAINMRI_HOME", str(tmp_path / "home"))
     shot = tmp_path / "shot.png"
-    code = main(["--model", str(tiny_model_file), "--device", "cpu", "--screenshot", str(shot),
-                 "--timeout", "60", str(GLIOMA)])
+    code = main(
+        [
+            "--model",
+            str(tiny_model_file),
+            "--device",
+            "cpu",
+            "--screenshot",
+            str(shot),
+            "--timeout",
+            "60",
+            str(GLIOMA),
+        ]
+    )
     assert code == 0
     with Image.open(shot) as saved:
         assert saved.size[0] >= 1000
@@ -572,8 +616,15 @@ def test_ood_warning_is_visible(qtbot, window: QtMainWindow) -> None:
     panel = tab.prediction_panel
     assert not panel.ood_warning.isVisibleTo(panel)
     classes = tab.state.classes
-    flagged = Prediction(str(GLIOMA), None, classes[0], {c: 1 / len(classes) for c in classes},
-                         True, 9.9, ["this image does not look like the brain MRI slices ..."])
+    flagged = Prediction(
+        str(GLIOMA),
+        None,
+        classes[0],
+        {c: 1 / len(classes) for c in classes},
+        True,
+        9.9,
+        ["this image does not look like the brain MRI slices ..."],
+    )
     tab.state.store_prediction(tab.state.slice_key(), flagged)
     assert panel.ood_warning.isVisibleTo(panel)
     assert "not a brain MRI" in panel.ood_warning.text()

@@ -591,20 +591,81 @@ def test_free_text_is_shown_whole_or_not_at_all_never_masked(tmp_path: Path) -> 
     assert tio.read_scan(path).slices[0].meta["Series description"] == "Does T1 show it"
 
 
-def test_malformed_identifying_values_are_not_quoted_by_pydicom_warnings(
+def test_malformed_identifying_values_are_not_quoted_by_pydicom_logs(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # pydicom's value validation would warn and log "Invalid value for VR UI: '1.2.SECRET123'";
-    # trainer.io turns it off, so reading is silent (this suite makes warnings errors).
+    # pydicom's value validation logs "Invalid value for VR UI: '1.2.SECRET123'"; trainer.io
+    # drops pydicom's records while it reads (trainer.io.quiet), so reading is silent.
     caplog.set_level(logging.DEBUG)
-    path = make_dicom(tmp_path / "bad_uid.dcm", np.zeros((2, 2), np.uint16))
-    ds = pydicom.dcmread(path)
-    with pydicom.config.disable_value_validation():
-        ds.StudyInstanceUID = "1.2.SECRET123"
-        ds.save_as(path)
+    path = _file_with_malformed_uid(tmp_path)
     scans, errors = tio.load_paths([path])
     assert errors == [] and scans[0].slices[0].data.shape == (2, 2)
     _assert_no_secrets(caplog.text)
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     everything = tio.display_metadata(ds, include_identifiers=True)
-    assert everything["Study Instance UID"] == "1.2.SECRET123"
+    assert everything["Study Instance UID"] == "1.2.SECRET123"  # shown when asked for
+    _assert_no_secrets(caplog.text)
+
+
+def _file_with_malformed_uid(folder: Path) -> Path:
+    path = make_dicom(folder / "bad_uid.dcm", np.zeros((2, 2), np.uint16))
+    ds = pydicom.dcmread(path)
+    with pydicom.config.disable_value_validation():
+        ds.StudyInstanceUID = "1.2.SECRET123"
+        ds.save_as(path)
+    return path
+
+
+_QUIET_SCRIPT = """
+import logging, sys, threading, warnings
+import pydicom, pydicom.config
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+warnings.simplefilter("always")
+before = (list(warnings.filters), pydicom.config.settings.reading_validation_mode,
+          logging.getLogger("pydicom").level)
+import trainer.io as tio
+from trainer.io.quiet import quiet
+path = sys.argv[1]
+scans, errors = tio.load_paths([path])
+meta = tio.display_metadata(pydicom.dcmread(path), include_identifiers=True)
+assert not errors and meta["Study Instance UID"] == "1.2.SECRET123", (errors, meta)
+after = (list(warnings.filters), pydicom.config.settings.reading_validation_mode,
+         logging.getLogger("pydicom").level)
+assert before == after, (before, after)
+print("READ-DONE", file=sys.stderr, flush=True)
+# a thread that is reading quietly does not silence pydicom for another thread
+inside, release = threading.Event(), threading.Event()
+def reader():
+    with quiet():
+        inside.set()
+        release.wait()
+t = threading.Thread(target=reader)
+t.start()
+inside.wait()
+pydicom.dcmread(path).StudyInstanceUID  # this thread's own pydicom use warns as configured
+release.set()
+t.join()
+"""
+
+
+def test_reading_quietly_changes_nothing_process_wide_and_only_for_its_thread(tmp_path: Path):
+    """In a fresh process with every warning shown and pydicom logging at DEBUG: importing
+    and reading through trainer.io leaves pydicom's settings, the warning filters and the log
+    level as they were, and nothing it reads is quoted; pydicom's own use on another thread
+    while a read is in progress still warns (quieting is per thread, not process-wide)."""
+    import subprocess
+    import sys
+
+    path = _file_with_malformed_uid(tmp_path)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", _QUIET_SCRIPT, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    ours, theirs = done.stderr.split("READ-DONE", 1)
+    _assert_no_secrets(ours)
+    assert "SECRET123" in theirs and "Warning" in theirs and "pydicom" in theirs

@@ -48,8 +48,14 @@ def write(tmp_path: Path, **kwargs: object) -> Path:
     overlay[..., 0] = 200
     with matplotlib.rc_context({"pdf.compression": 0}):
         return write_pdf_report(
-            tmp_path / "out" / "report.pdf", grey, overlay, PRED, META, "scan.jpg",
-            extra_lines=["CAM method: Grad-CAM, target class: glioma"], **kwargs,  # type: ignore[arg-type]
+            tmp_path / "out" / "report.pdf",
+            grey,
+            overlay,
+            PRED,
+            META,
+            "scan.jpg",
+            extra_lines=["CAM method: Grad-CAM, target class: glioma"],
+            **kwargs,  # type: ignore[arg-type]
         )
 
 
@@ -58,10 +64,20 @@ def test_report_holds_the_expected_text(tmp_path: Path) -> None:
     assert path.is_file() and path.read_bytes().startswith(b"%PDF")
     assert path.stat().st_size > 10_000  # the two images are embedded
     text = pdf_text(path)
-    for expected in ("Brain MRI", "Research and education only",
-                     "not for clinical use", "Predicted class: glioma", "91.0%",
-                     "demo-model", "net_b3", "test accuracy 98.9%", "scan.jpg",
-                     "Grad-CAM overlay", "meningioma", "Date: "):
+    for expected in (
+        "Brain MRI",
+        "Research and education only",
+        "not for clinical use",
+        "Predicted class: glioma",
+        "91.0%",
+        "demo-model",
+        "net_b3",
+        "test accuracy 98.9%",
+        "scan.jpg",
+        "Grad-CAM overlay",
+        "meningioma",
+        "Date: ",
+    ):
         assert expected in text, expected
     assert text.count("not for clinical use") >= 2  # banner and footer
     assert not list(path.parent.glob(".report.pdf.*"))  # atomic write left no temporary file

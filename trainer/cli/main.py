@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from trainer import NOT_FOR_CLINICAL_USE, __version__
@@ -32,9 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # pydicom logs a traceback for every decoder that fails on a corrupt file; we report each
-    # such file once, with its reason, as an UnreadableInputError instead.
-    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pydicom
-import pydicom.config
 from pydicom import Dataset
 from pydicom import uid as uids
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, get_decoder
@@ -28,16 +26,6 @@ from trainer.io.privacy import checked_text, checked_value, display_metadata, sh
 from trainer.io.scan import Scan, ScanSlice, VoiLut, Window, check_frame_limit, check_pixel_limit
 
 log = logging.getLogger(__name__)
-
-# pydicom checks every value as it converts it and reports a bad one in a warning AND a log line
-# that quote the value: a malformed birth date or patient name would be written to the log.
-# This app only reads DICOM, so value validation buys nothing here; switch it off.
-pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
-# The same holds for the warnings and log lines pydicom gives about malformed files (an unknown
-# character set is quoted, and a corrupt length puts the next elements into that quote): we
-# report such a file once, with a reason of our own, so pydicom's words are not wanted.
-warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
-logging.getLogger("pydicom").setLevel(logging.CRITICAL)
 
 #: Decoding plugins we allow per compressed transfer syntax, best first. All are permissive:
 #: "pillow" (MIT-CMU), "gdcm" (python-gdcm, Apache-2.0 / GDCM BSD-3), "pyjpegls" (MIT, CharLS

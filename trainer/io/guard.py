@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from trainer.errors import UnreadableInputError
+from trainer.io.quiet import quiet
 
 T = TypeVar("T")
 
@@ -33,7 +34,8 @@ def guarded(path: str | Path, reason: str = "could not be read") -> Iterator[Non
     ``UnreadableInputError(path, f"{reason} ({type})")``. An ``UnreadableInputError`` raised
     inside keeps its own, more specific reason."""
     try:
-        yield
+        with quiet():  # the file's problems are reported here, not in pydicom's words
+            yield
     except UnreadableInputError:
         raise
     except PASS_THROUGH:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import struct
 import threading
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,10 +34,6 @@ SUPPORTED_MODES = _OPAQUE_8BIT | _WITH_ALPHA | _PREMULTIPLIED | _DEEP
 _PILLOW_LIMIT_LOCK = threading.Lock()
 _ORIENTATION = 0x0112  # EXIF Orientation
 _BLOCK_PIXELS = 1 << 22
-
-# Pillow warns again when it loads a page of a multi-page file bigger than its own limit; our
-# limit (check_pixel_limit) has already been applied to every page from its header.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def read_image(path: Path) -> Scan:

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydicom.datadict import dictionary_VM, dictionary_VR, tag_for_keyword
 
+from trainer.io.quiet import quietly
+
 if TYPE_CHECKING:  # only duck-typed attribute access is needed at run time
     from pydicom import Dataset
     from pydicom.dataelem import DataElement
@@ -280,6 +282,7 @@ def _words(text: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------------
 
 
+@quietly
 def display_metadata(ds: Dataset, include_identifiers: bool = False) -> dict[str, str]:
     """Attributes worth showing next to an image, as label -> text, in a stable order.
 
