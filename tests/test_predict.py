@@ -101,6 +101,27 @@ def test_predict_csv_and_exit_zero_when_all_read(tiny_model_file: Path, tmp_path
     assert {"p_glioma", "p_meningioma", "p_notumor", "p_pituitary", "ood"} <= set(rows[0])
 
 
+def test_the_viewer_exports_the_same_table_as_the_cli(
+    tiny_model_file: Path, tmp_path: Path, capsys
+):
+    """One definition of the columns: the viewer's table of the rows ``--json`` gives is the
+    CLI's ``--csv`` table, after a note line."""
+    from desktop_app.viewer.export import csv_text
+
+    out = tmp_path / "p.csv"
+    inputs = [str(p) for p in sorted(MINI.rglob("*.jpg"))[:2]]
+    model = ["--model", str(tiny_model_file)]
+    assert cli(["predict", *model, *inputs, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert cli(["predict", *model, *inputs, "--csv", str(out)]) == 0
+    cli_table = out.read_bytes().decode("utf-8")
+    note, viewer_table = csv_text(rows, ["glioma", "meningioma", "notumor", "pituitary"]).split(
+        "\n", 1
+    )
+    assert note.startswith("# ") and "clinical" in note
+    assert viewer_table == cli_table
+
+
 def test_predict_without_model_says_what_to_do(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setenv("BRAINMRI_ASSETS", str(tmp_path / "nothing"))
     code = cli(["predict", str(next(MINI.rglob("*.jpg")))])

@@ -44,6 +44,7 @@ from trainer.io.dicom import read_header
 from trainer.metrics import classification_report_text
 from trainer.modelfile import META_KEY, read_metadata
 from trainer.predict import Prediction, Predictor
+from trainer.prediction_table import prediction_csv
 from trainer.preprocess import to_model_square
 from trainer.pretrained import weights_available, weights_cached
 from trainer.probe import ProbeProgress, ProbeResult, probe_key, probe_speed
@@ -93,6 +94,7 @@ __all__ = [
     "fit",
     "load_paths",
     "make_split",
+    "prediction_csv",
     "preset_config",
     "probe_key",
     "probe_speed",

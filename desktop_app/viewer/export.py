@@ -10,8 +10,6 @@ when the user says yes once more at export time.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from trainer import NOT_FOR_CLINICAL_USE
-from trainer.api import atomic_path, write_text
+from trainer.api import atomic_path, prediction_csv, write_text
 
 __all__ = [
     "csv_text",
@@ -41,38 +39,9 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
 
 
 def csv_text(rows: Iterable[dict[str, Any]], classes: list[str]) -> str:
-    """The CLI's CSV columns (``brainmri predict --csv``) after one comment line saying what
-    the numbers are not for; rows are ``BatchRow.to_json()`` dicts."""
-    buf = io.StringIO()
-    buf.write(f"# {NOT_FOR_CLINICAL_USE}\n")
-    writer = csv.writer(buf)
-    writer.writerow(
-        [
-            "path",
-            "slice",
-            "predicted_class",
-            *[f"p_{c}" for c in classes],
-            "ood",
-            "ood_score",
-            "warnings",
-            "error",
-        ]
-    )
-    for r in rows:
-        probs = r.get("probabilities") or {}
-        writer.writerow(
-            [
-                r["path"],
-                "" if r.get("slice") is None else r["slice"],
-                r.get("predicted_class") or "",
-                *[probs.get(c, "") for c in classes],
-                "" if r.get("ood") is None else r["ood"],
-                "" if r.get("ood_score") is None else f"{r['ood_score']:.4f}",
-                "; ".join(r.get("warnings") or []),
-                r.get("error") or "",
-            ]
-        )
-    return buf.getvalue()
+    """The CLI's table (``brainmri predict --csv``) after one comment line saying what the
+    numbers are not for; rows are ``BatchRow.to_json()`` dicts."""
+    return prediction_csv(rows, classes, note=NOT_FOR_CLINICAL_USE)
 
 
 def write_csv(path: str | Path, rows: Iterable[dict[str, Any]], classes: list[str]) -> Path:

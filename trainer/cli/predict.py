@@ -25,8 +25,6 @@ not valid UTF-8 are written back byte for byte (``surrogateescape``) in the CSV,
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import re
@@ -169,9 +167,11 @@ def _emit(rows: list[dict[str, Any]], classes: list[str], args: argparse.Namespa
         return
     if args.csv:
         from trainer.atomic import write_bytes
+        from trainer.prediction_table import prediction_csv
 
         # surrogateescape: a file name that is not UTF-8 goes back to its own bytes
-        write_bytes(args.csv, _csv_text(rows, classes).encode("utf-8", "surrogateescape"))
+        table = prediction_csv(rows, classes)
+        write_bytes(args.csv, table.encode("utf-8", "surrogateescape"))
         print(f"wrote {len(rows)} rows to {args.csv}")
         return
     for r in rows:
@@ -185,37 +185,3 @@ def _emit(rows: list[dict[str, Any]], classes: list[str], args: argparse.Namespa
         for w in r["warnings"]:
             print(f"    warning: {w}")
     print(NOT_FOR_CLINICAL_USE)
-
-
-def _csv_text(rows: list[dict[str, Any]], classes: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(
-        [
-            "path",
-            "slice",
-            "predicted_class",
-            *[f"p_{c}" for c in classes],
-            "ood",
-            "ood_score",
-            "warnings",
-            "error",
-            "cam",
-        ]
-    )
-    for r in rows:
-        probs = r["probabilities"] or {}
-        w.writerow(
-            [
-                r["path"],
-                "" if r["slice"] is None else r["slice"],
-                r["predicted_class"] or "",
-                *[probs.get(c, "") for c in classes],
-                "" if r["ood"] is None else r["ood"],
-                "" if r["ood_score"] is None else f"{r['ood_score']:.4f}",
-                "; ".join(r["warnings"]),
-                r["error"] or "",
-                r["cam"] or "",
-            ]
-        )
-    return buf.getvalue()
