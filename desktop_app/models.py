@@ -203,7 +203,7 @@ class QtModelRegistry(QObject):
         self.loading = entry
         self.loading_started.emit(entry)
         worker = QtGeneratorWorker(
-            load_predictor, entry.path, self.device, name=f"loading {entry.path.name}"
+            load_predictor, entry.path, self.device, name=f"loading {entry.path.name}", owner=self
         )
         worker.returned.connect(lambda predictor: self._on_loaded(worker, entry, predictor))
         worker.errored.connect(lambda exc: self._on_errored(worker, entry, exc))

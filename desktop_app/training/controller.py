@@ -107,7 +107,9 @@ class QtTrainingController(QObject):
     def scan(self, root: str | Path, split: SplitSpec) -> None:
         """Check a data folder; a scan still running for an older choice is abandoned."""
         self._abandon(self._scan_worker)
-        worker = QtGeneratorWorker(scan_dataset, str(root), split, name=f"data check of {root}")
+        worker = QtGeneratorWorker(
+            scan_dataset, str(root), split, name=f"data check of {root}", owner=self
+        )
         worker.yielded.connect(self._on_scan_yielded)
         worker.returned.connect(self._on_scan_returned)
         worker.errored.connect(self._on_scan_errored)
@@ -144,7 +146,7 @@ class QtTrainingController(QObject):
         """Measure seconds per batch for ``cfg`` (see :mod:`.probe`)."""
         self._abandon(self._probe_worker)
         self._probe_key = probe_key(cfg)
-        worker = QtGeneratorWorker(checked_probe, cfg, name="speed probe")
+        worker = QtGeneratorWorker(checked_probe, cfg, name="speed probe", owner=self)
         worker.yielded.connect(self._on_probe_yielded)
         worker.returned.connect(self._on_probe_returned)
         worker.errored.connect(self._on_probe_errored)
@@ -219,6 +221,7 @@ class QtTrainingController(QObject):
             resume=resume,
             overrides=overrides,
             name=f"training in {run_dir.name}",
+            owner=self,
         )
         worker.yielded.connect(self._on_fit_yielded)
         worker.errored.connect(self._on_fit_errored)
@@ -309,7 +312,9 @@ class QtTrainingController(QObject):
     # ------------------------------------------------------------------ gallery
     def load_misclassified(self, run_dir: str | Path) -> None:
         self._abandon(self._gallery_worker)
-        worker = QtGeneratorWorker(misclassified_images, str(run_dir), name="misclassified")
+        worker = QtGeneratorWorker(
+            misclassified_images, str(run_dir), name="misclassified", owner=self
+        )
         worker.yielded.connect(self._on_gallery_yielded)
         worker.returned.connect(self._on_gallery_returned)
         worker.errored.connect(self._on_gallery_errored)

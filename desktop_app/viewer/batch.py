@@ -97,6 +97,7 @@ class QtBatchDialog(QDialog):
             list(self.state.items),
             dict(self.state.predictions),
             name="classify all",
+            owner=self,
         )
         self.worker.yielded.connect(self._on_yielded)
         self.worker.finished.connect(self._on_finished)
