@@ -15,8 +15,9 @@ So the quieting is per thread. While a thread is inside :func:`quiet`, pydicom's
 and the warnings raised on that thread (pydicom's, or an image decoder's: the file's problems
 are reported by the reader) are dropped; every other thread, and this thread outside, sees
 pydicom and warnings exactly as configured. Importing this module changes nothing: the first
-:func:`quiet` adds a filter to pydicom's loggers and wraps ``warnings.showwarning``, and both
-pass everything through outside a quiet scope.
+:func:`quiet` adds a filter to pydicom's loggers and wraps ``warnings.showwarning`` (again
+whenever something has put another function there since), and both pass everything through
+outside a quiet scope.
 
 Limits, by design: code that records warnings itself (``warnings.catch_warnings(record=True)``,
 as pytest does around each test) or that turns them into errors (``-W error``) still sees the
@@ -74,25 +75,31 @@ class _DropWhileQuiet(logging.Filter):
 
 
 def _install() -> None:
+    """Add the log filter once; wrap ``warnings.showwarning`` whenever it is not ours (a
+    ``warnings.catch_warnings`` block that was entered before the wrap restores the old
+    function when it ends, so the wrap is checked at every :func:`quiet`)."""
     global _installed
-    if _installed:
+    if _installed and getattr(warnings.showwarning, "_quiet_wrapper", False):
         return
     with _install_lock:
-        if _installed:
-            return
-        import pydicom.pixels  # noqa: F401  (creates the decoders' loggers first)
+        if not _installed:
+            import pydicom.pixels  # noqa: F401  (creates the decoders' loggers first)
 
-        # A logger's filters see only the records made on that logger, not its children's,
-        # so every pydicom logger gets one; pydicom makes them all at import.
-        drop = _DropWhileQuiet()
-        names = [n for n in logging.root.manager.loggerDict if n.startswith("pydicom.")]
-        for name in ["pydicom", *names]:
-            logging.getLogger(name).addFilter(drop)
-        shown = warnings.showwarning
+            # A logger's filters see only the records made on that logger, not its
+            # children's, so every pydicom logger gets one; pydicom makes them all at import.
+            drop = _DropWhileQuiet()
+            names = [n for n in logging.root.manager.loggerDict if n.startswith("pydicom.")]
+            for name in ["pydicom", *names]:
+                logging.getLogger(name).addFilter(drop)
+            _installed = True
+        if not getattr(warnings.showwarning, "_quiet_wrapper", False):
+            warnings.showwarning = _wrap(warnings.showwarning)
 
-        def showwarning(message, category, filename, lineno, file=None, line=None):
-            if not is_quiet():
-                shown(message, category, filename, lineno, file, line)
 
-        warnings.showwarning = showwarning
-        _installed = True
+def _wrap(shown: Callable[..., None]) -> Callable[..., None]:
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if not is_quiet():
+            shown(message, category, filename, lineno, file, line)
+
+    showwarning._quiet_wrapper = True  # type: ignore[attr-defined]
+    return showwarning
