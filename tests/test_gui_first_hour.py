@@ -298,3 +298,42 @@ def test_training_page_layout_and_a_new_runs_log(
     page.begin(RunProgress(run_dir=str(tmp_path / "new-run")))
     assert "old failure" not in page.log_text() and "Starting run" in page.log_text()
     page.end(page.progress)
+
+
+@pytest.mark.gui
+def test_confusion_matrix_on_the_dark_theme_shows_every_mistake(qtbot) -> None:
+    """Empty cells are the page's background, right answers blue, and a single mistake
+    stands out from an empty cell (on a scale of the largest count it was near-white, like 0),
+    with text that reads on its cell."""
+    from PySide6.QtGui import QColor
+
+    from desktop_app.training.charts import BACKGROUND, QtConfusionMatrix, _readable_text
+
+    table = QtConfusionMatrix()
+    qtbot.addWidget(table)
+    table.set_matrix([[150, 1, 0], [0, 200, 4], [2, 0, 180]], ["a", "b", "c"])
+
+    def colour(i: int, j: int) -> QColor:
+        return table.item(i, j).background().color()
+
+    assert colour(0, 2).name() == BACKGROUND  # nothing there: no colour
+    one = colour(0, 1)
+    assert one.name() != BACKGROUND and one.red() > one.blue()  # one mistake, warm
+    assert colour(1, 1).blue() > colour(1, 1).red()  # right answers, blue
+    for i in range(3):
+        for j in range(3):
+            text = table.item(i, j).foreground().color()
+            assert text == _readable_text(colour(i, j))
+    assert _readable_text(QColor("#ffffff")).lightness() < 50
+    assert _readable_text(QColor(BACKGROUND)).lightness() > 200
+
+
+@pytest.mark.gui
+def test_loss_axis_shows_plain_numbers(qtbot) -> None:
+    """A loss of 0.25 reads 0.25 on the axis, not 250 with "(x0.001)" in the label."""
+    from desktop_app.training.charts import QtCurvePlots
+
+    charts = QtCurvePlots()
+    qtbot.addWidget(charts)
+    for plot in (charts.loss_plot, charts.accuracy_plot):
+        assert not plot.getPlotItem().getAxis("left").autoSIPrefix

@@ -37,6 +37,8 @@ VAL_COLOUR = "#E69F00"
 BEST_COLOUR = "#9aa3ad"
 BACKGROUND = "#1b1d21"  # the dark theme's Base colour (main.apply_dark_theme)
 FOREGROUND = "#dee0e4"
+DIAGONAL_COLOUR = "#3d7fd1"  # right answers in the confusion matrix
+MISTAKE_COLOUR = "#E69F00"  # mistakes (the Okabe-Ito orange of the validation curve)
 
 
 def save_widget_png(widget: QWidget, path: str | Path, scale: float = 2.0) -> Path:
@@ -129,6 +131,8 @@ class QtCurvePlots(QWidget):
             ax = item.getAxis(axis)
             ax.setPen(FOREGROUND)
             ax.setTextPen(FOREGROUND)
+            # a loss of 0.25 is shown as 0.25, not as 250 with "(x0.001)" in the label
+            ax.enableAutoSIPrefix(False)
         item.showGrid(x=True, y=True, alpha=0.2)
         # the page's own "Save plots as PNG" replaces pyqtgraph's context menu, whose export
         # dialog offers formats that need optional packages
@@ -166,11 +170,35 @@ class QtCurvePlots(QWidget):
         return save_widget_png(self, path)
 
 
-def _blues(fraction: float) -> QColor:
-    """White to dark blue (matplotlib's "Blues" ends), the trainer's confusion_matrix.png."""
+def _mix(low: str, high: str, fraction: float) -> QColor:
     f = min(max(fraction, 0.0), 1.0)
-    lo, hi = (247, 251, 255), (8, 48, 107)
-    return QColor(*(round(a + (b - a) * f) for a, b in zip(lo, hi, strict=True)))
+    a, b = QColor(low), QColor(high)
+    return QColor(
+        round(a.red() + (b.red() - a.red()) * f),
+        round(a.green() + (b.green() - a.green()) * f),
+        round(a.blue() + (b.blue() - a.blue()) * f),
+    )
+
+
+def confusion_cell_colour(count: int, row_total: int, diagonal: bool) -> QColor:
+    """A cell's colour on the dark theme: empty cells are the table's own background, the
+    diagonal (right answers) blue by the share of its row, and any mistake amber, visible
+    even when it is one image (a share-of-the-largest-count scale, as in the trainer's PNG,
+    leaves 1 of 155 as white as 0)."""
+    if count == 0:
+        return QColor(BACKGROUND)
+    share = count / max(row_total, 1)
+    if diagonal:
+        return _mix(BACKGROUND, DIAGONAL_COLOUR, 0.35 + 0.65 * share)
+    return _mix(BACKGROUND, MISTAKE_COLOUR, 0.35 + 0.65 * min(1.0, share**0.5 * 2))
+
+
+def _readable_text(background: QColor) -> QColor:
+    """Black or near-white, whichever reads better on ``background`` (relative luminance)."""
+    luminance = (
+        0.2126 * background.redF() + 0.7152 * background.greenF() + 0.0722 * background.blueF()
+    )
+    return QColor("#111111" if luminance > 0.45 else FOREGROUND)
 
 
 class QtConfusionMatrix(QTableWidget):
@@ -205,7 +233,6 @@ class QtConfusionMatrix(QTableWidget):
         self.setColumnCount(n)
         self.setHorizontalHeaderLabels([f"predicted\n{c}" for c in classes])
         self.setVerticalHeaderLabels([f"true {c}" for c in classes])
-        top = max((max(row) for row in matrix), default=0) or 1
         bold = QFont()
         bold.setBold(True)
         for i, row in enumerate(matrix):
@@ -213,9 +240,9 @@ class QtConfusionMatrix(QTableWidget):
             for j, count in enumerate(row):
                 item = QTableWidgetItem(str(count))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                colour = _blues(count / top)
+                colour = confusion_cell_colour(count, total, i == j)
                 item.setBackground(QBrush(colour))
-                item.setForeground(QBrush(QColor("white" if count / top > 0.5 else "black")))
+                item.setForeground(QBrush(_readable_text(colour)))
                 if i == j:
                     item.setFont(bold)
                 item.setToolTip(
