@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.test_probe import TINY  # one tiny recipe for the probe's and the wizard's tests
 from trainer.events import (
     BatchEnded,
     BatchSizeChanged,
@@ -33,16 +34,6 @@ from trainer.events import (
 )
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
-TINY = {
-    "backbone": "test_efficientnet",
-    "pretrained": "none",
-    "img_size": 32,
-    "batch_size": 8,
-    "epochs": 2,
-    "limit_per_class": 0,
-    "workers": 0,
-    "device": "cpu",
-}
 SERIES = ("loss", "val_loss", "accuracy", "val_accuracy")
 RUN_S = 180_000  # ms: generous, the CPU is shared with other test runs
 
