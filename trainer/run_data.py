@@ -176,9 +176,10 @@ def _decode_into_memory(
     failed: dict[str, str] = {}
     parts, sources = [], []
     with DecodePool(cfg.img_size, max(workers, 1)) as pool:
-        files = {name: pool.source(split.part(name)) for name in ("train", "val", "test")}
-        for name, source in files.items():  # one tensor per split: no second copy of the data
-            samples = split.part(name)
+        # all three registered before the first pass, so one set of workers decodes them
+        files = [pool.source(split.part(name)) for name in ("train", "val", "test")]
+        for source in files:  # one tensor per split: no second copy of the data
+            samples = source.samples
             squares, failed_at = decode_into_memory(source)
             failed.update((samples[i].rel, reason) for i, reason in failed_at.items())
             keep = [i for i in range(len(samples)) if i not in failed_at]

@@ -211,7 +211,6 @@ class FileSource:
         self.samples = list(samples)
         self.labels = np.array([s.label for s in self.samples], dtype=np.int64)
         self.size = size
-        self._own_pool = pool is None
         self.pool = pool if pool is not None else DecodePool(size, workers)
         if self.pool.size != size:
             raise ValueError(f"the pool decodes {self.pool.size} px squares, not {size} px")
