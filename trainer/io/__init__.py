@@ -19,7 +19,6 @@ from trainer.errors import UnreadableInputError
 from trainer.io import dicom, images, series
 from trainer.io.guard import guarded, iterate_guarded
 from trainer.io.privacy import display_metadata
-from trainer.io.quiet import quiet
 from trainer.io.scan import (
     DEFAULT_MAX_FRAMES,
     MAX_IMAGE_PIXELS,
@@ -187,9 +186,7 @@ def _plan(paths: Iterable[str | Path]) -> list[_Job]:
         except UnreadableInputError as exc:
             jobs.append(_Job(order, path, error=exc))
     position = {file.path: order for order, file in dicom_files}
-    with quiet():  # grouping reads the headers' values
-        groups = series.group_series([file for _, file in dicom_files])
-    for group in groups:
+    for group in series.group_series([file for _, file in dicom_files]):
         first = group[0].path
         orders = {file.path: position[file.path] for file in group}
         jobs.append(_Job(position[first], first, group=group, orders=orders))

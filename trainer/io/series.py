@@ -19,6 +19,7 @@ from trainer.errors import UnreadableInputError
 from trainer.io import dicom
 from trainer.io.guard import release
 from trainer.io.privacy import checked_text, shown_name
+from trainer.io.quiet import quietly
 from trainer.io.scan import Scan, ScanSlice
 
 
@@ -27,6 +28,7 @@ class DicomFile(NamedTuple):
     header: Dataset  # read with stop_before_pixels and accepted by dicom.read_header
 
 
+@quietly  # grouping reads the headers' values
 def group_series(files: Sequence[DicomFile]) -> list[list[DicomFile]]:
     """Files of one SeriesInstanceUID together, groups in the order of their first file.
 
