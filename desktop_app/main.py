@@ -1,9 +1,11 @@
 """``brainmri-app [PATH...] [--screenshot FILE] [--self-test]``: the desktop app's entry point.
 
-Why ``import torch`` comes first: on Windows, PySide6 and PyTorch each ship their own copies
-of some DLLs (the MSVC runtime, OpenMP); whichever loads first wins, and Qt first makes
-``import torch`` fail with "DLL load failed". So torch is imported at the top of this module
-and every Qt import happens inside functions, after it.
+Why ``import torch`` comes first on Windows: there PySide6 and PyTorch each ship their own
+copies of some DLLs (the MSVC runtime, OpenMP); whichever loads first wins, and Qt first makes
+``import torch`` fail with "DLL load failed". So on Windows torch is imported at the top of
+this module and every Qt import happens inside functions, after it. Elsewhere torch loads only
+when the model needs it (in a worker thread, after the window shows): it costs seconds, and
+with ONNX Runtime classifying it may not load at all (issue 22).
 
 ``--self-test`` needs no window: the packaged app runs it to prove that Qt, the model and the
 preprocessing all work on the machine it was installed on.
@@ -22,9 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch  # noqa: F401  (must be imported before Qt, see the module docstring)
-
 from trainer import NOT_FOR_CLINICAL_USE, __version__
+
+if sys.platform == "win32":  # before Qt, for the DLL order (see the module docstring)
+    import torch  # noqa: F401
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -123,7 +126,7 @@ def self_test(model: str | None = None, device: str = "auto") -> tuple[bool, str
         name = Path(slc.source).name
         try:
             pred = predictor.predict_slices([slc])[0]
-            cam = predictor.explain(slc.render(), "gradcam")
+            cam = predictor.explain(slc.render())  # the default map, as the viewer draws it
         except Exception as exc:
             return False, f"{name}: prediction failed ({type(exc).__name__}: {exc})"
         problem = _check_prediction(pred, cam, slc.data.shape, predictor.classes)

@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.models import ModelEntry, QtModelRegistry
+from desktop_app.practice import QtPracticeTab
 from desktop_app.settings import AppSettings
+from desktop_app.skipped import QtSkippedButton
 from desktop_app.training import QtTrainingTab
 from desktop_app.viewer import QtViewerTab
 from trainer import NOT_FOR_CLINICAL_USE, __version__
@@ -71,8 +73,11 @@ class QtMainWindow(QMainWindow):
         self.tabs.addTab(self.viewer, "Viewer")
         self.training = QtTrainingTab(registry, self)
         self.tabs.addTab(self.training, "Training")
+        self.practice = QtPracticeTab(registry, self)
+        self.tabs.addTab(self.practice, "Practice")
         self._connect_training_tab()
         self.setCentralWidget(self.tabs)
+        self._fell_back_notice: str | None = None
         self._build_status_bar()
         self._build_menus()
         self.viewer.status_message.connect(self._on_status_message)
@@ -81,6 +86,7 @@ class QtMainWindow(QMainWindow):
         registry.loading_started.connect(self._on_model_loading_started)
         registry.active_model_changed.connect(self._on_active_model_changed)
         registry.errored.connect(self._on_model_errored)
+        registry.fell_back.connect(self._on_model_fell_back)
         # a first start on a small screen (1280×800 laptops) must not open past its edges
         avail = self.screen().availableGeometry() if self.screen() is not None else None
         self.resize(
@@ -90,6 +96,7 @@ class QtMainWindow(QMainWindow):
             self.restoreGeometry(settings.geometry)
         if settings.window_state is not None:
             self.restoreState(settings.window_state)
+        self._update_skipped()  # after every setting has been read once
 
     def _connect_training_tab(self) -> None:
         self.training.open_in_viewer_requested.connect(self._on_open_in_viewer_requested)
@@ -114,9 +121,15 @@ class QtMainWindow(QMainWindow):
         )
         for label in (self.device_label, self.model_label):
             label.setStyleSheet("QLabel { padding: 0 6px; }")
+        self.skipped_button = QtSkippedButton()  # "2 items skipped — show", when any are
+        bar.addPermanentWidget(self.skipped_button)
         bar.addPermanentWidget(self.device_label)
         bar.addPermanentWidget(self.model_label, 1)
         bar.addPermanentWidget(self.clinical_label)
+
+    def _update_skipped(self) -> None:
+        """The settings and model files the app could not use, in the status bar's notice."""
+        self.skipped_button.set_items([*self.settings.skipped(), *self.registry.skipped])
 
     def _on_status_message(self, message: str) -> None:
         self.statusBar().showMessage(message, 8000)
@@ -125,14 +138,18 @@ class QtMainWindow(QMainWindow):
         self.model_label.setText(f"Model: loading {entry.summary}…")
 
     def _on_active_model_changed(self, entry: ModelEntry) -> None:
-        from trainer.api import describe_device
-
         predictor = self.registry.predictor
         if predictor is not None:
-            self.device_label.setText(describe_device(predictor.device))
+            self.device_label.setText(predictor.describe_device())
         self.model_label.setText(f"Model: {entry.summary}")
         self.model_label.setToolTip(str(entry.path))
         self._check_active_model_action(entry)
+        notice, self._fell_back_notice = self._fell_back_notice, None
+        if notice:  # after the viewer's "Model ready", which would otherwise replace it
+            self.statusBar().showMessage(notice, 30000)
+
+    def _on_model_fell_back(self, entry: ModelEntry, message: str) -> None:
+        self._fell_back_notice = message  # shown once the default has loaded (below)
 
     def _on_model_errored(self, entry: ModelEntry | None, message: str) -> None:
         active = self.registry.active
@@ -228,6 +245,7 @@ class QtMainWindow(QMainWindow):
 
     def _on_models_changed(self) -> None:
         self._rebuild_model_menu()
+        self._update_skipped()
 
     def _rebuild_model_menu(self) -> None:
         menu = self.model_menu
@@ -295,14 +313,19 @@ class QtMainWindow(QMainWindow):
     def show_reading_help(self) -> QDialog:
         """What the probabilities, the overlay and the warnings mean (non-modal: it can stay
         open beside the image it explains)."""
-        from desktop_app.help import READING_THE_SCREEN, READING_THE_SCREEN_TITLE
+        from desktop_app.help import (
+            PRACTICE,
+            PRACTICE_TITLE,
+            READING_THE_SCREEN,
+            READING_THE_SCREEN_TITLE,
+        )
 
         if self._help_dialog is None:
             dialog = QDialog(self)
             dialog.setWindowTitle(READING_THE_SCREEN_TITLE)
             browser = QTextBrowser()
             browser.setOpenExternalLinks(True)
-            browser.setMarkdown(READING_THE_SCREEN)
+            browser.setMarkdown(f"{READING_THE_SCREEN}\n## {PRACTICE_TITLE}\n\n{PRACTICE}")
             buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
             buttons.rejected.connect(dialog.close)
             layout = QVBoxLayout(dialog)
@@ -336,6 +359,7 @@ class QtMainWindow(QMainWindow):
                 event.ignore()
                 return
         self.training.shutdown()
+        self.practice.shutdown()
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()
         self.settings.sync()

@@ -12,11 +12,14 @@ Signals (past tense):
 * ``loading_started(entry)``: a model is being loaded (status bar says so).
 * ``active_model_changed(entry)``: the new model is loaded; ``registry.predictor`` is ready.
 * ``errored(entry, message)``: a model could not be loaded; the previous one stays active.
+* ``fell_back(entry, message)``: the model used last time could not be loaded at start-up,
+  so the bundled default is being loaded instead (said once, in the status bar).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,7 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop_app.messages import plain_message
 from desktop_app.settings import AppSettings
+from desktop_app.skipped import Skipped
 from desktop_app.workers import QtGeneratorWorker
 from trainer.api import ModelFileError, default_model_path, read_metadata, user_models_dir
 
@@ -97,6 +101,7 @@ class QtModelRegistry(QObject):
     loading_started = Signal(object)  # ModelEntry
     active_model_changed = Signal(object)  # ModelEntry
     errored = Signal(object, str)  # ModelEntry | None, message
+    fell_back = Signal(object, str)  # the ModelEntry that failed, message for the status bar
 
     def __init__(
         self, settings: AppSettings, device: str = "auto", parent: QObject | None = None
@@ -108,6 +113,7 @@ class QtModelRegistry(QObject):
         self.active: ModelEntry | None = None
         self.loading: ModelEntry | None = None
         self.last_error: str | None = None  # the latest load failure, for scripts and tests
+        self.skipped: list[Skipped] = []  # model files left out of the list, and why
         self._models: list[ModelEntry] = []
         self._worker: QtGeneratorWorker | None = None
         self.refresh()
@@ -123,12 +129,13 @@ class QtModelRegistry(QObject):
     def refresh(self) -> None:
         """Re-read the bundled model, the user's models folder and the opened files."""
         entries: list[ModelEntry] = []
+        self.skipped = []
         bundled = default_model_path()
         if bundled.is_file():
             entries += self._entries([bundled], BUNDLED)
         user_dir = user_models_dir()
         if user_dir.is_dir():
-            entries += self._entries(sorted(user_dir.glob("**/*.safetensors")), USER)
+            entries += self._entries(_model_files(user_dir), USER)
         entries += self._entries([Path(p) for p in self.settings.model_files], FILE)
         seen: set[Path] = set()
         self._models = []
@@ -139,14 +146,18 @@ class QtModelRegistry(QObject):
                 self._models.append(entry)
         self.models_changed.emit()
 
-    @staticmethod
-    def _entries(paths: list[Path], origin: str) -> list[ModelEntry]:
+    def _entries(self, paths: list[Path], origin: str) -> list[ModelEntry]:
         out = []
         for path in paths:
             try:
-                out.append(ModelEntry(path, origin, read_metadata(path)))
-            except ModelFileError as exc:  # a stale or foreign file: listed nowhere, logged
+                # timm's check of the backbone's name waits for the load (it imports torch)
+                meta = read_metadata(path, check_backbone=False)
+                out.append(ModelEntry(path, origin, meta))
+            except ModelFileError as exc:  # a stale or foreign file: not listed, but said
                 log.info("skipping model %s", exc)
+                why = plain_message(exc).removeprefix(f"{path}: ").replace(" ;", ";")
+                if all(s.what != str(path) for s in self.skipped):
+                    self.skipped.append(Skipped(str(path), why))
         return out
 
     def find(self, path: str | Path) -> ModelEntry | None:
@@ -226,7 +237,22 @@ class QtModelRegistry(QObject):
             return
         self._worker = None
         self.loading = None
-        self._fail(entry, _message(entry.path, exc))
+        message = _message(entry.path, exc)
+        default = next((e for e in self._models if e.origin == BUNDLED), None)
+        if self.active is None and default is not None and entry != default:
+            # Start-up with a remembered model that no longer loads: a working app with the
+            # default model beats "Model: none" on every start. Once the default has loaded
+            # it is remembered instead, so this is said once.
+            log.warning("model not loaded, using the default instead: %s", message)
+            self.last_error = message
+            self.fell_back.emit(
+                entry,
+                f"The model used last time could not be opened, so the default model is used "
+                f"instead ({message})",
+            )
+            self.activate(default)
+            return
+        self._fail(entry, message)
 
     def _fail(self, entry: ModelEntry | None, message: str) -> None:
         log.warning("model not loaded: %s", message)
@@ -236,6 +262,21 @@ class QtModelRegistry(QObject):
     @property
     def is_loading(self) -> bool:
         return self._worker is not None
+
+
+def _model_files(folder: Path) -> list[Path]:
+    """The model files in the user's models folder and its subfolders, hidden ones left out:
+    "Keep model" builds a model in a hidden staging folder (``.<name>.….partial``) and then
+    renames it into place, and a half-made copy (or one a crash left) is no model to offer."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [
+            Path(root) / name
+            for name in sorted(files)
+            if name.endswith(".safetensors") and not name.startswith(".")
+        ]
+    return sorted(found)
 
 
 def _message(path: Path, exc: BaseException) -> str:

@@ -28,7 +28,8 @@ def test_readme_reading_the_screen_is_the_apps_help_word_for_word() -> None:
     assert section.strip() == READING_THE_SCREEN.strip()
     for words in (
         "calibrated",
-        "Grad-CAM",
+        "heat map",
+        "no map is drawn",
         "Not like a brain MRI",
         "Low confidence",
         "not for clinical use",

@@ -164,7 +164,7 @@ def test_help_explains_the_screen(qtbot: Any, window: QtMainWindow) -> None:
 
     dialog = window.show_reading_help()
     text = dialog.findChild(QTextBrowser).toPlainText()
-    assert "Grad-CAM" in text and "calibrated" in text and "not for clinical use" in text
+    assert "heat map" in text and "calibrated" in text and "not for clinical use" in text
     titles = [a.text() for a in window.menuBar().actions()[-1].menu().actions()]
     assert titles[0] == "&Reading the screen"
     dialog.close()
@@ -263,7 +263,8 @@ def test_a_weak_model_needs_a_yes_before_the_viewer_uses_it(
     tab.open_finished_run(_finished_run(tmp_path, tiny_model_file, 0.33))
     page = tab.training_page
     assert page.plots.points("val_loss") == 2 and page.epoch_bar.value() == 2
-    assert "ETA –" in page.eta_label.text() and "finished" in page.banner.text()
+    assert page.eta_label.text() == "" and "finished" in page.banner.text()  # no "–" left
+    assert page.speed_label.text() == page.lr_label.text() == ""
     keep = tab.keep_page
     assert keep.where_caption.text() == "Will be saved to:"
     before = window.registry.active

@@ -312,7 +312,7 @@ def test_wizard_end_to_end_from_folder_to_model_in_the_viewer(
     assert not tab.controller.progress.cancelled and tab.controller.progress.failed is None
     assert page.augmented_batch_shown
     assert page.epoch_bar.value() == 2 and page.batch_bar.value() == page.batch_bar.maximum()
-    assert "ETA" in page.eta_label.text() and "images/s" in page.speed_label.text()
+    assert page.eta_label.text() == "" and "images/s" in page.speed_label.text()  # measured
     assert "epoch 2/2" in page.log_text() and "trainable parameters" in page.log_text()
     png = page.save_plots(tmp_path / "curves")
     assert png.suffix == ".png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -325,8 +325,19 @@ def test_wizard_end_to_end_from_folder_to_model_in_the_viewer(
     assert tab.current_step() == 3
     results = tab.results_page
     test = json.loads((run_dir / "eval_test.json").read_text())
-    assert f"Test accuracy {test['accuracy']:.2%}" in results.summary_label.text()
-    assert f"loss {test['loss']:.4f}" in results.summary_label.text()
+    assert f"Test accuracy {test['accuracy']:.3f}" in results.summary_label.text()
+    assert f"loss {test['loss']:.3f}" in results.summary_label.text()
+    # the shipped model's numbers beside this one's: test half, de-duplicated, validation
+    from desktop_app.training.comparison import accuracy_text, shipped_metrics
+
+    shipped = shipped_metrics()
+    compare = results.compare_table
+    assert compare.rowCount() == 3
+    assert compare.item(0, 0).text() == accuracy_text(test)
+    assert compare.item(0, 1).text() == accuracy_text(shipped["test"])
+    assert compare.item(1, 1).text() == accuracy_text(shipped["test_dedup"])
+    assert "95 % interval" in compare.item(1, 1).text()
+    assert compare.item(2, 1).text() == accuracy_text(shipped["val"])
     cm = results.confusion
     assert cm.rowCount() == cm.columnCount() == 4
     assert sum(cm.count(i, j) for i in range(4) for j in range(4)) == test["n"] == 8
@@ -405,7 +416,7 @@ def test_stop_mid_run_then_resume_reaches_the_same_end(
     from trainer.config import TrainConfig
     from trainer.engine import fit
 
-    monkeypatch.setattr(controller, "fit", _gated(fit))
+    monkeypatch.setattr(controller, "_fit", _gated(fit))
     fake_probe(monkeypatch)
     tab = make_tab()
     events = record_events(tab)
@@ -502,7 +513,7 @@ def test_a_crash_shows_its_error_and_keeps_the_log(
     fake_probe(monkeypatch)
     monkeypatch.setattr(
         controller,
-        "fit",
+        "_fit",
         _fake_fit(
             [
                 PhaseChanged("training", "2 epochs"),
@@ -584,7 +595,7 @@ def test_out_of_memory_failure_says_what_to_change_and_retries_smaller(
     fake_probe(monkeypatch)
     monkeypatch.setattr(
         controller,
-        "fit",
+        "_fit",
         _fake_fit(
             [
                 FitFailed(
@@ -607,7 +618,7 @@ def test_out_of_memory_failure_says_what_to_change_and_retries_smaller(
     assert "Lower the batch size to 8" in page.banner.text() and "300 px" in page.banner.text()
     assert page.retry_button.isVisible() and "8" in page.retry_button.text()
 
-    monkeypatch.setattr(controller, "fit", _fake_fit([FitFinished("run", False, False, [])]))
+    monkeypatch.setattr(controller, "_fit", _fake_fit([FitFinished("run", False, False, [])]))
     with qtbot.waitSignal(tab.controller.training_ended, timeout=30_000):
         click(qtbot, page.retry_button)
     assert tab.recipe_page.value("batch_size") == 8
@@ -616,7 +627,7 @@ def test_out_of_memory_failure_says_what_to_change_and_retries_smaller(
     # the engine already went down to batch size 2: no smaller batch to offer, other advice
     monkeypatch.setattr(
         controller,
-        "fit",
+        "_fit",
         _fake_fit(
             [
                 BatchSizeChanged(4, 2, 1),
@@ -662,7 +673,7 @@ def test_closing_during_training_stops_safely_and_waits(
                 yield FitFinished(str(run_dir), True, False, [])
                 return
 
-    monkeypatch.setattr(controller, "fit", endless_fit)
+    monkeypatch.setattr(controller, "_fit", endless_fit)
     tab = make_tab()
     choose_data(qtbot, tab, mini_data)
     tiny_recipe(tab)

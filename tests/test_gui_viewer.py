@@ -6,6 +6,7 @@ tested is the app's plumbing, not the model's accuracy.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -27,6 +28,7 @@ from desktop_app.models import QtModelRegistry
 from desktop_app.settings import AppSettings
 from desktop_app.viewer.tab import QtViewerTab
 from desktop_app.workers import QtGeneratorWorker, wait_for_all
+from trainer.series_call import slice_call
 
 pytestmark = pytest.mark.gui
 
@@ -224,8 +226,8 @@ def test_a_failing_grad_cam_is_reported_and_the_prediction_stays(
     predictor = window.registry.predictor
     real_explain = predictor.explain
 
-    def explain(grey: np.ndarray, method: str = "gradcam", target_class: object = None):
-        if method == "gradcam":
+    def explain(grey: np.ndarray, method: str | None = None, target_class: object = None):
+        if method is None:  # the default map, which the viewer draws unless asked for another
             raise RuntimeError("no spatial feature map")
         return real_explain(grey, method=method, target_class=target_class)
 
@@ -235,7 +237,7 @@ def test_a_failing_grad_cam_is_reported_and_the_prediction_stays(
     wait_for_view(qtbot, tab)
     assert tab.state.prediction() is not None and tab.state.cam() is None
     notes = tab.prediction_panel.notes.text()
-    assert "Te-glTr_0000.jpg: Grad-CAM failed" in notes and "no spatial feature map" in notes
+    assert "Te-glTr_0000.jpg: heat map failed" in notes and "no spatial feature map" in notes
     # Another method is tried afresh, and works.
     tab.cam_controls.method.setCurrentIndex(tab.cam_controls.method.findData("eigencam"))
     wait_for_view(qtbot, tab)
@@ -383,8 +385,14 @@ def test_pdf_report_png_and_csv(
     assert any("Include the patient identifiers" in s for s in no_modal_boxes)
     text = pdf_text(pdf)
     pred = tab.state.prediction()
-    assert "not for clinical use" in text and f"Predicted class: {pred.predicted_class}" in text
+    # the report leads with the state the panel shows ("Result: Unsure (...)" for this
+    # untrained model), and carries the series' strip and summary
+    call = slice_call(pred)
+    lead = "Predicted class: " if call.state == "class" else "Result: "
+    headline = lead + call.headline().split(" (")[0]  # this pdf_text keeps "(" escaped
+    assert "not for clinical use" in text and headline in text
     assert "tiny-test-model" in text and "slice 2 of 3" in text and "T1 AX test" in text
+    assert "Series: MR series" in text and "outlined: slice 2" in text
     assert "DOE" not in text and "JANE" not in text and PATIENT_ID not in text
     with (
         matplotlib.rc_context({"pdf.compression": 0}),
@@ -524,7 +532,7 @@ def test_settings_persist(tmp_path: Path) -> None:
     assert (again.opacity, again.cam_method, again.last_folder) == (0.7, "layercam", str(tmp_path))
     assert again.recent_files == ["/a.jpg", "/b.jpg"]
     again.store.setValue("display/cam_method", "nonsense")
-    assert again.cam_method == "gradcam"
+    assert again.cam_method == ""  # the model's own default map
 
 
 def test_self_test_passes_and_fails_with_one_line(
@@ -628,4 +636,75 @@ def test_ood_warning_is_visible(qtbot, window: QtMainWindow) -> None:
     tab.state.store_prediction(tab.state.slice_key(), flagged)
     assert panel.ood_warning.isVisibleTo(panel)
     assert "not a brain MRI" in panel.ood_warning.text()
-    assert "not like a brain MRI" in tab.item_list.item(0).text()
+    assert "not like a brain mri" in tab.item_list.item(0).text().lower()
+
+
+# --------------------------------------------------------------------------------------------
+# The heat map: one default for the screen and the report, withheld for "no tumour"
+# --------------------------------------------------------------------------------------------
+
+
+def model_with(tmp_path: Path, base: Path, name: str, updates: dict, notumor: bool = False) -> Path:
+    """A copy of the tiny model with metadata set, and optionally always answering notumor."""
+    from safetensors.torch import load_file, save_file
+
+    from trainer.api import META_KEY, read_metadata
+
+    meta = {**read_metadata(base), **updates}
+    tensors = load_file(str(base))
+    if notumor:
+        tensors["model.head.out.bias"][meta["classes"].index("notumor")] += 50.0
+    path = tmp_path / f"{name}.safetensors"
+    save_file(tensors, str(path), metadata={META_KEY: json.dumps(meta)})
+    return path
+
+
+def test_viewer_and_report_draw_the_models_own_default_map(
+    qtbot, window: QtMainWindow, tiny_model_file: Path, tmp_path: Path
+) -> None:
+    """A model that records EigenCAM as its map: the screen, the PNG and the PDF all show
+    EigenCAM, though the user never chose a method; Grad-CAM would differ."""
+    from trainer.api import render_overlay
+
+    model = model_with(tmp_path, tiny_model_file, "eigen", {"cam": {"method": "eigencam"}})
+    with qtbot.waitSignal(window.registry.active_model_changed, timeout=WAIT_MS):
+        window.registry.add_model(model, activate=True)
+    tab = window.viewer
+    tab.open_paths([GLIOMA])
+    wait_for_view(qtbot, tab)
+    assert tab.state.display.cam_method == ""  # "Default map"
+    predictor = window.registry.predictor
+    grey = tab._grey(tab.state.current)
+    eigen = predictor.explain(grey, "eigencam")
+    np.testing.assert_allclose(tab.state.cam(), eigen, atol=1e-6)
+    assert not np.allclose(tab.state.cam(), predictor.explain(grey, "gradcam"), atol=1e-3)
+    report = tab._report_contents(tab.state.current, tab.state.prediction(), predictor, False, {})
+    d = tab.state.display
+    np.testing.assert_array_equal(report["overlay_rgb"], render_overlay(grey, eigen, d.opacity))
+    assert any("default (eigencam)" in line for line in report["extra_lines"])
+    np.testing.assert_array_equal(tab.overlay_image(), render_overlay(grey, eigen, d.opacity))
+
+
+def test_a_no_tumour_answer_withholds_the_map_and_says_why(
+    qtbot, window: QtMainWindow, tiny_model_file: Path, tmp_path: Path
+) -> None:
+    model = model_with(tmp_path, tiny_model_file, "healthy", {}, notumor=True)
+    with qtbot.waitSignal(window.registry.active_model_changed, timeout=WAIT_MS):
+        window.registry.add_model(model, activate=True)
+    tab = window.viewer
+    tab.open_paths([GLIOMA])
+    wait_for_view(qtbot, tab)
+    assert tab.state.prediction().predicted_class == "notumor"
+    assert tab.state.map_withheld()
+    assert tab.canvas.heat is None and tab.overlay_image() is None
+    assert "No map is drawn" in tab.cam_controls.explanation.text()
+    report = tab._report_contents(
+        tab.state.current, tab.state.prediction(), window.registry.predictor, False, {}
+    )
+    assert report["overlay_rgb"] is None
+    # Asking for a tumour class's map draws it, with what was (not) measured about it
+    tab.cam_controls.target.setCurrentIndex(tab.cam_controls.target.findData("glioma"))
+    wait_for_view(qtbot, tab)
+    assert not tab.state.map_withheld() and tab.canvas.heat is not None
+    text = tab.cam_controls.explanation.text()
+    assert "\u201cglioma\u201d" in text and "not been measured against marked lesions" in text

@@ -393,7 +393,7 @@ def test_shuffled_series_is_one_scan_in_instance_order(tmp_path: Path) -> None:
     scan = scans[0]
     assert scan.kind == "dicom-series"
     assert scan.source == tmp_path / "series"
-    assert scan.description == "Series 7 – T1 AX (5 slices)"
+    assert scan.description == "MR series 7 – T1 AX (5 slices)"
     assert [s.index for s in scan.slices] == [0, 1, 2, 3, 4]
     assert [float(s.data[0, 0]) for s in scan.slices] == [0, 100, 200, 300, 400]
     assert [s.source.name for s in scan.slices] == names
@@ -440,8 +440,8 @@ def test_two_series_in_one_folder_are_two_scans(tmp_path: Path) -> None:
     scans, errors = tio.load_paths([folder])
     assert errors == []
     assert sorted(s.description for s in scans) == [
-        "Series 1 – T1 (3 slices)",
-        "Series 2 – FLAIR (2 slices)",
+        "MR series 1 – T1 (3 slices)",
+        "MR series 2 – FLAIR (2 slices)",
     ]
 
 
@@ -520,7 +520,7 @@ def test_identifiers_never_reach_meta_descriptions_errors_or_logs(
         for slc in scan.slices:
             _assert_no_secrets(repr(slc.meta))
     assert sorted(scan.description for scan in scans) == [
-        "Series 1 – T1 AX (2 slices)",
+        "MR series 1 – T1 AX (2 slices)",
         "image.dcm",
     ]
     image = next(scan for scan in scans if scan.kind == "dicom")

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from trainer.errors import ModelFileError
-from trainer.model import HeadConfig, build_model, parameter_table
+from trainer.model import HeadConfig, build_model, parameter_table, pooled_width
 from trainer.modelfile import base_metadata, load_model_file, read_metadata, save_model_file
 from trainer.ood import fit_ood
 from trainer.regularization import RegularizationConfig, regularization_loss
@@ -103,3 +103,31 @@ def test_loading_a_model_file_leaves_the_global_rng_alone(tmp_path: Path):
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(loaded.model(x), m(x), atol=1e-6)
+
+
+def test_the_head_is_sized_from_the_pooled_width_not_num_features(mini_data: Path, tmp_path):
+    """MobileNetV3 ends in a ``conv_head`` after the pooling: it gives 1024 features while
+    ``num_features`` says 288. A head sized from ``num_features`` failed at the first batch
+    (issue 23); a 1-epoch training on it must run and write a model that loads."""
+    from test_train_e2e import tiny_config
+
+    from trainer.engine import fit
+    from trainer.events import FitFinished
+
+    name = "mobilenetv3_small_050"
+    m = build_model(name, 4).eval()
+    assert m.backbone.num_features != m.head.bn.num_features  # the case this test is about
+    with torch.no_grad():
+        assert m(torch.rand(2, 3, 64, 64)).shape == (2, 4)
+    with torch.device("meta"):  # as a model file is opened: built on the meta device
+        assert build_model(name, 4).head.fc.in_features == m.head.fc.in_features
+    assert str(m.head.bn.num_features) in parameter_table(m, 64)
+    del m.backbone.head_hidden_size  # a backbone that does not state it is measured
+    assert pooled_width(m.backbone) == m.head.bn.num_features and m.backbone.training is False
+
+    cfg = tiny_config(mini_data, epochs=1)
+    cfg.backbone, cfg.img_size = name, 64
+    events = list(fit(cfg, tmp_path / "run"))
+    assert isinstance(events[-1], FitFinished) and not events[-1].cancelled, events[-1]
+    loaded = load_model_file(tmp_path / "run" / "model.safetensors")
+    assert loaded.model.head.bn.num_features == m.head.bn.num_features

@@ -62,10 +62,14 @@ def test_predict_json_on_a_mixed_folder(
     )
     assert code == 1  # some inputs failed, the others were processed
     rows = json.loads(capsys.readouterr().out)
-    ok = [r for r in rows if r["error"] is None]
+    ok = [r for r in rows if r["kind"] == "slice"]
     failed = {Path(r["path"]).name: r["error"] for r in rows if r["error"]}
     # 2 jpg + plain + compressed + 3 frames + 4 series slices
     assert len(ok) == 2 + 1 + 1 + 3 + 4
+    (series,) = [r for r in rows if r["kind"] == "series"]  # after the series' slice rows
+    last = max(i for i, r in enumerate(rows) if r["kind"] == "slice" and "series" in r["path"])
+    assert rows.index(series) == last + 1
+    assert series["slices"] == 4 and series["series"] == "MR series 1 – T1 AX (4 slices)"
     assert set(failed) == {"empty.jpg", "truncated.jpg", "notes.txt", "report.dcm"}
     assert all(reason for reason in failed.values())
     for r in ok:

@@ -74,7 +74,7 @@ def test_report_holds_the_expected_text(tmp_path: Path) -> None:
         "net_b3",
         "test accuracy 98.9%",
         "scan.jpg",
-        "Grad-CAM overlay",
+        "Heat map",
         "meningioma",
         "Date: ",
     ):
@@ -99,7 +99,7 @@ def test_ood_warning_is_printed(tmp_path: Path) -> None:
     with matplotlib.rc_context({"pdf.compression": 0}):
         write_pdf_report(path, np.zeros((8, 8)), None, PRED_OOD, META, "x.png")
     text = pdf_text(path)
-    assert "probably not a brain MRI" in text and "no overlay" in text
+    assert "probably not a brain MRI" in text and "no heat map" in text
 
 
 @pytest.mark.parametrize(

@@ -1,62 +1,229 @@
 """The public API of :mod:`trainer`: everything the desktop app (or any script) may use.
 
 The app imports from here and from the package root only (an import-linter contract checks
-it), so the modules behind these names can be reorganised without touching a view. Importing
-this module loads torch; ``trainer`` itself stays light (``NOT_FOR_CLINICAL_USE``,
-``__version__``), for code that must start fast.
+it), so the modules behind these names can be reorganised without touching a view.
+
+The names are loaded on first use (a module-level ``__getattr__``, as in
+:mod:`trainer.cam`): importing this module costs nothing, and ``from trainer.api import
+Predictor`` loads only what ``Predictor`` needs. So the app's window shows before torch,
+timm or matplotlib are imported; each loads when the first name that needs it is used
+(docs/results.md, "Start-up and folder speed").
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from trainer import NOT_FOR_CLINICAL_USE, __version__
-from trainer.assets import (
-    assets_dir,
-    default_model_path,
-    samples_dir,
-    user_data_dir,
-    user_models_dir,
-)
-from trainer.atomic import atomic_path, write_text
-from trainer.cam import CAM_METHODS, render_overlay, side_by_side
-from trainer.config import PRESETS, TrainConfig, apply_overrides, preset_config
-from trainer.data.checks import check_dataset
-from trainer.data.discovery import TESTING_DIR, discover
-from trainer.data.splits import make_split
-from trainer.device import describe_device
-from trainer.engine import failure_kind, fit
-from trainer.errors import BrainMRIError, ModelFileError, UnreadableInputError
-from trainer.events import (
-    BatchEnded,
-    BatchSizeChanged,
-    CancelToken,
-    EpochEnded,
-    EpochStarted,
-    Event,
-    FileSkipped,
-    FitFailed,
-    FitFinished,
-    LogMessage,
-    PhaseChanged,
-    RunStarted,
-)
-from trainer.io import Scan, ScanSlice, Window, display_metadata, load_paths, read_grey
-from trainer.io.dicom import read_header
-from trainer.metrics import classification_report_text
-from trainer.modelfile import META_KEY, read_metadata
-from trainer.predict import Prediction, Predictor
-from trainer.prediction_table import prediction_csv
-from trainer.preprocess import to_model_square
-from trainer.pretrained import weights_available, weights_cached
-from trainer.probe import ProbeProgress, ProbeResult, probe_key, probe_speed
-from trainer.report import write_pdf_report
-from trainer.run_data import split_for
+
+if TYPE_CHECKING:  # the real imports, for type checkers and readers; at run time see _MODULES
+    from trainer.assets import (
+        assets_dir,
+        default_model_path,
+        samples_dir,
+        user_data_dir,
+        user_models_dir,
+    )
+    from trainer.atomic import atomic_path, write_text
+    from trainer.cam.overlay import HEAT_FLOOR, heat_rgba, legend_rgba, render_overlay, side_by_side
+    from trainer.cam.record import localization_sentence, read_localization
+    from trainer.cam.spec import DEFAULT_MAP, MAP_METHODS, MapSpec, parse_map_spec
+    from trainer.config import PRESETS, TrainConfig, apply_overrides, preset_config
+    from trainer.csv_cells import read_cell
+    from trainer.data.checks import check_dataset
+    from trainer.data.discovery import TESTING_DIR, discover
+    from trainer.data.splits import make_split
+    from trainer.device import describe_device, has_gpu, may_have_gpu
+    from trainer.engine import failure_kind, fit
+    from trainer.errors import (
+        BrainMRIError,
+        ModelFileError,
+        RunFolderError,
+        RunLockedError,
+        UnreadableInputError,
+        os_error_text,
+    )
+    from trainer.events import (
+        BatchEnded,
+        BatchSizeChanged,
+        CancelToken,
+        EpochEnded,
+        EpochStarted,
+        Event,
+        FileSkipped,
+        FitFailed,
+        FitFinished,
+        LogMessage,
+        PhaseChanged,
+        RunStarted,
+    )
+    from trainer.io import (
+        Scan,
+        ScanSlice,
+        SeriesInfo,
+        Window,
+        display_metadata,
+        load_paths,
+        read_grey,
+    )
+    from trainer.io.dicom import read_header
+    from trainer.io.geometry import SliceGeometry
+    from trainer.metrics import classification_report_text
+    from trainer.modelfile import META_KEY, read_metadata
+    from trainer.onnx_export import export_onnx
+    from trainer.practice import (
+        PracticeAnswer,
+        PracticeItem,
+        PracticeSession,
+        PracticeSummary,
+        clear_saved_answers,
+        practice_set_dir,
+        summary_lines,
+        write_summary_pdf,
+    )
+    from trainer.predict import Prediction, Predictor
+    from trainer.prediction_table import prediction_csv
+    from trainer.preprocess import to_model_square
+    from trainer.pretrained import weights_available, weights_cached
+    from trainer.probe import ProbeProgress, ProbeResult, probe_key, probe_speed
+    from trainer.recipes import DEFAULT_MODEL_RECIPE, RECIPES, Recipe
+    from trainer.report import write_pdf_report
+    from trainer.run_data import split_for
+    from trainer.run_folder import MODEL_FILE, STATE_FILE, read_run_config
+    from trainer.series_call import (
+        CLASS,
+        NOT_MRI,
+        UNSURE,
+        SeriesCall,
+        SliceCall,
+        series_call,
+        slice_call,
+    )
+    from trainer.strip_colours import SeriesStrip, cell_colour
+
+# module -> the public names it defines; a name's module is imported when the name is first used
+_MODULES: dict[str, tuple[str, ...]] = {
+    "trainer.assets": (
+        "assets_dir",
+        "default_model_path",
+        "samples_dir",
+        "user_data_dir",
+        "user_models_dir",
+    ),
+    "trainer.atomic": ("atomic_path", "write_text"),
+    "trainer.cam.overlay": (
+        "HEAT_FLOOR",
+        "heat_rgba",
+        "legend_rgba",
+        "render_overlay",
+        "side_by_side",
+    ),
+    "trainer.cam.record": ("localization_sentence", "read_localization"),
+    "trainer.cam.spec": ("DEFAULT_MAP", "MAP_METHODS", "MapSpec", "parse_map_spec"),
+    "trainer.config": ("PRESETS", "TrainConfig", "apply_overrides", "preset_config"),
+    "trainer.csv_cells": ("read_cell",),
+    "trainer.data.checks": ("check_dataset",),
+    "trainer.data.discovery": ("TESTING_DIR", "discover"),
+    "trainer.data.splits": ("make_split",),
+    "trainer.device": ("describe_device", "has_gpu", "may_have_gpu"),
+    "trainer.engine": ("failure_kind", "fit"),
+    "trainer.errors": (
+        "BrainMRIError",
+        "ModelFileError",
+        "RunFolderError",
+        "RunLockedError",
+        "UnreadableInputError",
+        "os_error_text",
+    ),
+    "trainer.events": (
+        "BatchEnded",
+        "BatchSizeChanged",
+        "CancelToken",
+        "EpochEnded",
+        "EpochStarted",
+        "Event",
+        "FileSkipped",
+        "FitFailed",
+        "FitFinished",
+        "LogMessage",
+        "PhaseChanged",
+        "RunStarted",
+    ),
+    "trainer.io": (
+        "Scan",
+        "ScanSlice",
+        "SeriesInfo",
+        "Window",
+        "display_metadata",
+        "load_paths",
+        "read_grey",
+    ),
+    "trainer.io.dicom": ("read_header",),
+    "trainer.io.geometry": ("SliceGeometry",),
+    "trainer.metrics": ("classification_report_text",),
+    "trainer.modelfile": ("META_KEY", "read_metadata"),
+    "trainer.onnx_export": ("export_onnx",),
+    "trainer.practice": (
+        "PracticeAnswer",
+        "PracticeItem",
+        "PracticeSession",
+        "PracticeSummary",
+        "clear_saved_answers",
+        "practice_set_dir",
+        "summary_lines",
+        "write_summary_pdf",
+    ),
+    "trainer.predict": ("Prediction", "Predictor"),
+    "trainer.prediction_table": ("prediction_csv",),
+    "trainer.preprocess": ("to_model_square",),
+    "trainer.pretrained": ("weights_available", "weights_cached"),
+    "trainer.probe": ("ProbeProgress", "ProbeResult", "probe_key", "probe_speed"),
+    "trainer.recipes": ("DEFAULT_MODEL_RECIPE", "RECIPES", "Recipe"),
+    "trainer.report": ("write_pdf_report",),
+    "trainer.run_data": ("split_for",),
+    "trainer.run_folder": ("MODEL_FILE", "STATE_FILE", "read_run_config"),
+    "trainer.series_call": (
+        "CLASS",
+        "NOT_MRI",
+        "UNSURE",
+        "SeriesCall",
+        "SliceCall",
+        "series_call",
+        "slice_call",
+    ),
+    "trainer.strip_colours": ("SeriesStrip", "cell_colour"),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'trainer.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
-    "CAM_METHODS",
+    "CLASS",
+    "DEFAULT_MAP",
+    "DEFAULT_MODEL_RECIPE",
+    "HEAT_FLOOR",
+    "MAP_METHODS",
     "META_KEY",
+    "MODEL_FILE",
     "NOT_FOR_CLINICAL_USE",
+    "NOT_MRI",
     "PRESETS",
+    "RECIPES",
+    "STATE_FILE",
     "TESTING_DIR",
+    "UNSURE",
     "BatchEnded",
     "BatchSizeChanged",
     "BrainMRIError",
@@ -68,15 +235,28 @@ __all__ = [
     "FitFailed",
     "FitFinished",
     "LogMessage",
+    "MapSpec",
     "ModelFileError",
     "PhaseChanged",
+    "PracticeAnswer",
+    "PracticeItem",
+    "PracticeSession",
+    "PracticeSummary",
     "Prediction",
     "Predictor",
     "ProbeProgress",
     "ProbeResult",
+    "Recipe",
+    "RunFolderError",
+    "RunLockedError",
     "RunStarted",
     "Scan",
     "ScanSlice",
+    "SeriesCall",
+    "SeriesInfo",
+    "SeriesStrip",
+    "SliceCall",
+    "SliceGeometry",
     "TrainConfig",
     "UnreadableInputError",
     "Window",
@@ -84,32 +264,50 @@ __all__ = [
     "apply_overrides",
     "assets_dir",
     "atomic_path",
+    "cell_colour",
     "check_dataset",
     "classification_report_text",
+    "clear_saved_answers",
     "default_model_path",
     "describe_device",
     "discover",
     "display_metadata",
+    "export_onnx",
     "failure_kind",
     "fit",
+    "has_gpu",
+    "heat_rgba",
+    "legend_rgba",
     "load_paths",
+    "localization_sentence",
     "make_split",
+    "may_have_gpu",
+    "os_error_text",
+    "parse_map_spec",
+    "practice_set_dir",
     "prediction_csv",
     "preset_config",
     "probe_key",
     "probe_speed",
+    "read_cell",
     "read_grey",
     "read_header",
+    "read_localization",
     "read_metadata",
+    "read_run_config",
     "render_overlay",
     "samples_dir",
+    "series_call",
     "side_by_side",
+    "slice_call",
     "split_for",
+    "summary_lines",
     "to_model_square",
     "user_data_dir",
     "user_models_dir",
     "weights_available",
     "weights_cached",
     "write_pdf_report",
+    "write_summary_pdf",
     "write_text",
 ]

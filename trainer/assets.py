@@ -52,3 +52,29 @@ def user_data_dir() -> Path:
 
 def user_models_dir() -> Path:
     return user_data_dir() / "models"
+
+
+def practice_set_dir() -> Path:
+    """The shipped practice set: ``<class>/`` folders of Testing-folder slices that the
+    default model never trained on (trainer.practice; assets/practice/README.md)."""
+    return assets_dir() / "practice"
+
+
+def user_practice_dir() -> Path:
+    """A student's practice answers: kept on this machine, in the user's folder only."""
+    return user_data_dir() / "practice"
+
+
+def user_cache_dir() -> Path:
+    """Per-user folder for what can be rebuilt at any time (exported inference graphs, the
+    speed calibration): ``BRAINMRI_CACHE`` if set, else the platform's cache folder. Deleting
+    it costs one slower start, never data."""
+    env = os.environ.get("BRAINMRI_CACHE")
+    if env:
+        return Path(env)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+        return base / "brainmri" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "brainmri"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "brainmri"

@@ -7,7 +7,7 @@ Everything the project writes goes through here: a temporary file in the same fo
 from __future__ import annotations
 
 import contextlib
-import json
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -35,6 +35,12 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, target)
+    except OSError as exc:
+        # A write error (a full disk) names no file, or the hidden temporary one: name the
+        # file the user asked for, so the one-line message says which.
+        if exc.filename is None or exc.filename == tmp_name:
+            exc.filename = str(target)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -69,15 +75,26 @@ def write_bytes(target: str | Path, data: bytes) -> None:
 
 
 def write_json(target: str | Path, obj: Any) -> None:
-    write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    """Strict JSON (:mod:`trainer.jsontext`): a NaN metric is written as null, never NaN."""
+    from trainer.jsontext import json_text
+
+    write_text(target, json_text(obj) + "\n")
 
 
-def _jsonable(obj: Any) -> Any:
-    """Make numpy scalars and paths JSON-friendly without importing numpy here."""
-    if hasattr(obj, "item"):
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return obj.as_posix()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+def check_writable(target: str | Path, folder: bool = False) -> None:
+    """Raise the OSError that writing ``target`` (a file, or with ``folder`` a folder to
+    write files into) would raise, before any work is done: a read-only or full disk, a
+    missing permission or a folder in the way should be said in the first second, not after
+    minutes of work. Creates the folders on the way, as a write would; leaves no file."""
+    target = Path(target)
+    where = target if folder else target.parent
+    if not folder and target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder is in the way", str(target))
+    where.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".brainmri-write-test.", dir=where)
+    try:
+        os.write(fd, b"\0")  # a full disk fails here (creating an empty file may still work)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        os.unlink(probe)

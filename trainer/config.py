@@ -27,16 +27,42 @@ class HeadConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    """The paper's geometric augmentation, plus optional ones (off by default) that take
+    away what a model could recognise a slice by other than its lesion (trainer.augment)."""
+
     rotation_deg: float = 5.0
     shift_fraction: float = 0.05
     hflip: bool = True
+    # zoom into a random crop whose side is at least this fraction of the image (1 = off)
+    crop_scale: float = 1.0
+    # Hide-and-Seek: cells of a grid × grid division hidden (black) with this probability
+    hide_grid: int = 0
+    hide_prob: float = 0.0
+    # intensity: gamma = exp(U(-g, g)), contrast × (1 + U(-c, c)) around the image's mean
+    gamma: float = 0.0
+    contrast: float = 0.0
+    # CutMix (Yun et al. 2019): with this probability a batch pastes a box of another image
+    # into each image, and the label is mixed by area
+    cutmix: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
     @property
     def enabled(self) -> bool:
-        return self.rotation_deg > 0 or self.shift_fraction > 0 or self.hflip
+        return (
+            self.rotation_deg > 0
+            or self.shift_fraction > 0
+            or self.hflip
+            or self.crop_scale < 1
+            or self.hides
+            or self.gamma > 0
+            or self.contrast > 0
+        )
+
+    @property
+    def hides(self) -> bool:
+        return self.hide_grid > 0 and self.hide_prob > 0
 
 
 @dataclass(frozen=True)
@@ -180,7 +206,17 @@ def apply_overrides(cfg: TrainConfig, values: dict[str, Any]) -> TrainConfig:
     """Set fields by name; ``dropout``/``hidden`` and ``l2``/``l1_*`` reach the nested configs."""
     head_keys = {"dropout": "dropout", "hidden": "hidden"}
     reg_keys = {"l2": "l2_kernel", "l1_activity": "l1_activity", "l1_bias": "l1_bias"}
-    aug_keys = {"rotation": "rotation_deg", "shift": "shift_fraction", "hflip": "hflip"}
+    aug_keys = {
+        "rotation": "rotation_deg",
+        "shift": "shift_fraction",
+        "hflip": "hflip",
+        "crop_scale": "crop_scale",
+        "hide_grid": "hide_grid",
+        "hide_prob": "hide_prob",
+        "gamma": "gamma",
+        "contrast": "contrast",
+        "cutmix": "cutmix",
+    }
     for key, value in values.items():
         if value is None:
             continue

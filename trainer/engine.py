@@ -16,7 +16,7 @@ evaluates, writes files and reports.
 from __future__ import annotations
 
 import contextlib
-import json
+import io
 import math
 import time
 import traceback
@@ -28,13 +28,19 @@ from typing import Any
 import torch
 
 from trainer import distributed as dist
-from trainer.atomic import atomic_path, write_json, write_text
+from trainer.atomic import atomic_path, write_bytes, write_json, write_text
 from trainer.augment import augment_batch
 from trainer.bn import recalibrate_batchnorm
 from trainer.config import TrainConfig
 from trainer.device import describe_device, resolve_device
 from trainer.epoch_sums import EpochSums, Totals
-from trainer.errors import TrainingOutOfMemory
+from trainer.errors import (
+    BrainMRIError,
+    RunExistsError,
+    RunFolderError,
+    TrainingOutOfMemory,
+    os_error_text,
+)
 from trainer.events import (
     BatchEnded,
     BatchSizeChanged,
@@ -52,7 +58,17 @@ from trainer.finalize import FinishedRun, finalize_run, report_failures
 from trainer.history import write_history
 from trainer.inference import Inference
 from trainer.model import build_model, parameter_table
-from trainer.pretrained import apply_pretrained
+from trainer.pretrained import apply_pretrained, is_model_file, start_from_model_file
+from trainer.run_folder import (
+    BEST_WEIGHTS,
+    CONFIG_FILE,
+    STATE_FILE,
+    clear_for_overwrite,
+    is_run_folder,
+    read_run_config,
+    read_state,
+)
+from trainer.run_lock import run_lock
 from trainer.step import (
     TrainStep,
     configure_for_training,
@@ -60,10 +76,6 @@ from trainer.step import (
     prepare_train_mode,
     set_lr,
 )
-
-STATE_FILE = "state.pt"
-BEST_WEIGHTS = "best_weights.safetensors"
-CONFIG_FILE = "config.json"
 
 
 def batch_seed(seed: int, epoch: int, batch: int) -> int:
@@ -112,20 +124,34 @@ def fit(
     cancel: CancelToken | None = None,
     resume: bool = False,
     overrides: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> Iterator[Event]:
     """Train, evaluate and write a run folder, yielding events. Never raises for a failed run:
-    it yields :class:`FitFailed` (and writes ``error.txt``) so every face can show it."""
+    it yields :class:`FitFailed` (and writes ``error.txt``) so every face can show it.
+
+    The run folder is locked for the whole run (:mod:`trainer.run_lock`): a second training
+    or resume of it fails at once. A new run refuses a folder that holds a run already unless
+    ``overwrite`` (the old state and model are removed first); a resume reads the folder only
+    through :mod:`trainer.run_folder`'s checks. Neither failure touches the folder."""
     run_dir = Path(run_dir)
     run: TrainingRun | None = None
     try:
-        run = TrainingRun(cfg, run_dir, cancel or CancelToken(), resume, overrides or {})
-        yield from run.events()
+        with run_lock(run_dir) if dist.is_main() else contextlib.nullcontext():
+            if not resume and is_run_folder(run_dir):
+                if not overwrite:
+                    raise RunExistsError(f"{run_dir}: this folder holds a training run already")
+                if dist.is_main():
+                    clear_for_overwrite(run_dir)
+            run = TrainingRun(cfg, run_dir, cancel or CancelToken(), resume, overrides or {})
+            yield from run.events()
+    except RunFolderError as exc:  # about the folder itself: nothing is written into it
+        yield FitFailed(str(run_dir), str(exc), traceback.format_exc(), failure_kind(exc))
     except Exception as exc:
         tb = traceback.format_exc()
         if dist.is_main():
             with contextlib.suppress(OSError):
                 write_text(run_dir / "error.txt", tb)
-        yield FitFailed(str(run_dir), f"{type(exc).__name__}: {exc}", tb, failure_kind(exc))
+        yield FitFailed(str(run_dir), failure_text(exc), tb, failure_kind(exc))
     finally:
         if run is not None:
             run.close()
@@ -145,8 +171,7 @@ class TrainingRun:
         self.cancel = cancel
         self.resume = resume
         if resume:
-            saved = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-            cfg = TrainConfig.from_dict(saved)
+            cfg = read_run_config(run_dir)  # checked: the folder is untrusted input
             # only the machinery may change on resume, never the recipe
             for key in ("device", "workers", "max_minutes", "amp", "checkpoint_minutes"):
                 if overrides.get(key) is not None:
@@ -187,7 +212,12 @@ class TrainingRun:
         if self.resume and fresh and self.main:
             yield LogMessage("no saved state in this run folder yet: starting from the beginning")
         if fresh:
-            msg = apply_pretrained(self.model.backbone, cfg.backbone, cfg.pretrained)
+            if is_model_file(cfg.pretrained):
+                msg = start_from_model_file(
+                    self.model, cfg.backbone, cfg.pretrained, list(self.classes)
+                )
+            else:
+                msg = apply_pretrained(self.model.backbone, cfg.backbone, cfg.pretrained)
             if self.main:
                 yield LogMessage(f"backbone weights: {msg}")
         frozen = configure_for_training(self.model, cfg, self.device)
@@ -483,14 +513,15 @@ class TrainingRun:
             "elapsed_s": st.elapsed_s,
             "stale_epochs": st.stale_epochs,
         }
-        with atomic_path(self.run_dir / STATE_FILE) as tmp:
-            torch.save(state, tmp)
+        # Serialised in memory, then written by Python: a full disk is then an OSError that
+        # says so, not a RuntimeError from inside torch's zip writer.
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        write_bytes(self.run_dir / STATE_FILE, buffer.getbuffer())
 
     def _load_state(self) -> None:
         path = self.run_dir / STATE_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no resumable state in this run folder")
-        s = torch.load(path, map_location=self.device, weights_only=True)
+        s = read_state(path, self.device, self.cfg.epochs)
         self.model.load_state_dict(s["model"])
         self.optimizer.load_state_dict(s["optimizer"])
         if self.scheduler and s.get("scheduler"):
@@ -569,6 +600,16 @@ def _make_plateau_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any
     return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=1)
 
 
+def failure_text(exc: BaseException) -> str:
+    """One line for a failed run: a file system error in plain words ("…/state.pt: the disk
+    is full"), a brainmri error as its message, anything else with its type."""
+    if isinstance(exc, OSError):
+        return os_error_text(exc)
+    if isinstance(exc, BrainMRIError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 def failure_kind(exc: BaseException) -> str:
     """What kind of failure a face should explain (typed, never read out of the message)."""
     from trainer.errors import DatasetError, PretrainedWeightsError
@@ -579,6 +620,8 @@ def failure_kind(exc: BaseException) -> str:
         return "weights_unavailable"
     if isinstance(exc, DatasetError):
         return "data"
+    if isinstance(exc, RunExistsError):
+        return "run_exists"
     return "error"
 
 

@@ -112,7 +112,8 @@ class FitFailed:
     run_dir: str
     error: str
     traceback: str
-    kind: str = "error"  # "error" | "out_of_memory" | "weights_unavailable" | "data"
+    # "error" | "out_of_memory" | "weights_unavailable" | "data" | "run_exists"
+    kind: str = "error"
 
 
 Event = (

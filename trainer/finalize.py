@@ -30,6 +30,7 @@ from trainer.model import BrainTumorClassifier, default_ood_layer
 from trainer.modelfile import base_metadata, save_model_file
 from trainer.ood import fit_ood
 from trainer.run_data import RunData
+from trainer.run_folder import MODEL_FILE
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def finalize_run(run: FinishedRun) -> Iterator[Event]:
         history=list(run.history),
     )
     yield PhaseChanged("saving", "model file and reports")
-    model_path = save_model_file(out / "model.safetensors", run.model, meta, ood)
+    model_path = save_model_file(out / MODEL_FILE, run.model, meta, ood)
     _write_reports(run, val, test, dedup)
     _write_predictions(run, test_result, temperature)
     return {"test": test, "val": val, "test_dedup": dedup, "model_path": model_path}
@@ -152,9 +153,7 @@ def _write_predictions(run: FinishedRun, result: Inference, temperature: float) 
     """``predictions_test.csv``: one row per test image (absolute path, true and predicted
     class, calibrated probabilities), so a viewer can show the misclassified ones; a file
     that could not be read keeps its row, marked ``failed`` with the reason."""
-    import csv
-    import io
-
+    from trainer.csv_cells import csv_table
     from trainer.metrics import softmax
 
     classes = list(run.classes)
@@ -162,18 +161,16 @@ def _write_predictions(run: FinishedRun, result: Inference, temperature: float) 
     probs = np.zeros((len(result.labels), len(classes)))
     if result.ok.any():
         probs[result.ok] = softmax(result.logits[result.ok], temperature)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["path", "true", "predicted", *[f"p_{c}" for c in classes], "error"])
+    rows = []
     for row, (sample, y, p) in enumerate(
         zip(run.data.split.test, result.labels, probs, strict=True)
     ):
         if row in reasons:
-            w.writerow(
+            rows.append(
                 [str(sample.path), classes[int(y)], "failed", *[""] * len(classes), reasons[row]]
             )
             continue
-        w.writerow(
+        rows.append(
             [
                 str(sample.path),
                 classes[int(y)],
@@ -182,7 +179,8 @@ def _write_predictions(run: FinishedRun, result: Inference, temperature: float) 
                 "",
             ]
         )
-    write_text(run.run_dir / "predictions_test.csv", buf.getvalue())
+    header = ["path", "true", "predicted", *[f"p_{c}" for c in classes], "error"]
+    write_text(run.run_dir / "predictions_test.csv", csv_table(header, rows))
 
 
 def _summary(

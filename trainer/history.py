@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trainer.atomic import write_json, write_text
+from trainer.csv_cells import csv_table
 
 COLUMNS = (
     "epoch",
@@ -29,8 +30,6 @@ def write_history(run_dir: Path, history: Sequence[dict[str, float]]) -> None:
 
     hist = [dict(h) for h in history]
     write_json(run_dir / "history.json", hist)
-    rows = [",".join(COLUMNS)] + [
-        ",".join("" if h.get(k) is None else f"{h[k]:.6g}" for k in COLUMNS) for h in hist
-    ]
-    write_text(run_dir / "history.csv", "\n".join(rows) + "\n")
+    rows = [["" if h.get(k) is None else f"{h[k]:.6g}" for k in COLUMNS] for h in hist]
+    write_text(run_dir / "history.csv", csv_table(COLUMNS, rows))
     save_curves(hist, run_dir / "curves.png")

@@ -73,7 +73,7 @@ class BrainTumorClassifier(nn.Module):
     def __init__(self, backbone: nn.Module, num_classes: int, head_cfg: HeadConfig) -> None:
         super().__init__()
         self.backbone = backbone
-        self.head = PaperHead(backbone.num_features, num_classes, head_cfg)
+        self.head = PaperHead(pooled_width(backbone), num_classes, head_cfg)
         self.head_cfg = head_cfg
         self.ood_layer: str | None = None
         self._ood_hook: torch.utils.hooks.RemovableHandle | None = None
@@ -118,6 +118,39 @@ class BrainTumorClassifier(nn.Module):
         embedding = self.head.embed(self.backbone(x))
         logits = self.head.out(self.head.drop(self.head.act(embedding)))
         return (logits, embedding) if return_embedding else logits
+
+
+def pooled_width(backbone: nn.Module) -> int:
+    """How many features ``backbone`` (timm, without classifier) really gives the head.
+
+    timm's ``num_features`` is the width of the last feature map, which is not always what a
+    model without classifier returns: MobileNetV3, GhostNet, LCNet and HGNet put a
+    ``conv_head`` after the pooling (``mobilenetv3_small_050``: 288 features pooled, 1024
+    out). timm states the real width as ``head_hidden_size``; a backbone that does not is
+    measured, by passing one image through on the meta device, where no memory is used and
+    nothing is computed (the backbone's own tensors and mode stay as they are).
+    """
+    stated = getattr(backbone, "head_hidden_size", None)
+    if isinstance(stated, int) and stated > 0:
+        return stated
+    cfg = getattr(backbone, "pretrained_cfg", None) or {}
+    size = tuple(cfg.get("input_size") or (3, 224, 224))
+    stand_ins = {
+        name: torch.empty_like(t, device="meta")
+        for name, t in (*backbone.named_parameters(), *backbone.named_buffers())
+    }
+    training = backbone.training
+    backbone.eval()  # train-mode BatchNorm refuses a batch of one
+    try:
+        with torch.no_grad():
+            out = torch.func.functional_call(
+                backbone, stand_ins, (torch.empty((1, *size), device="meta"),)
+            )
+    except (RuntimeError, ValueError, TypeError, NotImplementedError):
+        return int(backbone.num_features)  # cannot run on the meta device: timm's word
+    finally:
+        backbone.train(training)
+    return int(out.shape[-1]) if out.ndim == 2 else int(backbone.num_features)
 
 
 def create_backbone(name: str) -> nn.Module:
@@ -183,7 +216,7 @@ def parameter_table(model: BrainTumorClassifier, input_size: int) -> str:
     rows = [
         (
             f"backbone ({_backbone_name(model)}, global max pool)",
-            model.backbone.num_features,
+            head.bn.num_features,
             _count(model.backbone),
         ),
         ("BatchNorm1d", head.bn.num_features, _count(head.bn)),

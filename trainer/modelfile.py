@@ -15,17 +15,23 @@ import re
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from trainer import __version__
-from trainer.atomic import atomic_path
+from trainer.atomic import atomic_path, write_bytes
+from trainer.cam.spec import MapSpec
+from trainer.config import HeadConfig
 from trainer.errors import ModelFileError
-from trainer.model import BrainTumorClassifier, HeadConfig, build_model, ood_feature_width
+from trainer.jsontext import json_text
 from trainer.ood import OODModel
 from trainer.preprocess import PREPROCESS_VERSION
+
+if TYPE_CHECKING:  # torch and timm load with the weights: reading metadata needs neither
+    import torch
+
+    from trainer.model import BrainTumorClassifier
 
 FORMAT = "brainmri-model"
 FORMAT_VERSION = 1
@@ -98,7 +104,8 @@ def save_model_file(
     half: bool = False,
 ) -> Path:
     """Write atomically. ``half`` stores floating tensors as float16 (shipping size: B3 ≈ 22 MB)."""
-    from safetensors.torch import save_file
+    import torch
+    from safetensors.torch import save
 
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
@@ -122,9 +129,29 @@ def save_model_file(
         }
     meta["dtype"] = "float16" if half else "float32"
     path = Path(path)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta, default=_plain)})
+    # Strict JSON: a metric that is NaN (an empty split) is written as null, never as a bare
+    # NaN that parse_metadata (and every other JSON reader) refuses.
+    raw = json_text(meta, indent=None)
+    # Serialised in memory, then written by Python: a full disk is an OSError naming the file,
+    # not a safetensors error without one.
+    write_bytes(path, save(tensors, metadata={META_KEY: raw}))
     return path
+
+
+def with_metadata(src: str | Path, dst: str | Path, updates: dict[str, Any]) -> Path:
+    """Copy a model file with some metadata fields set (e.g. the heat map chosen for it and
+    its measured scores, ``benchmarks/cam_localization.py --record``); the tensors are copied
+    bit for bit (float16 stays float16). The result is validated before it is written, and
+    written atomically, so ``dst`` may be ``src``."""
+    from safetensors.torch import load_file, save_file
+
+    meta = {**read_metadata(src), **updates}
+    validate_metadata(meta, dst)
+    tensors = load_file(str(src))
+    raw = json.dumps(meta, default=_plain, allow_nan=False)
+    with atomic_path(Path(dst)) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: raw})
+    return Path(dst)
 
 
 def _plain(obj: Any) -> Any:
@@ -135,16 +162,20 @@ def _plain(obj: Any) -> Any:
     return str(obj)
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
+def read_metadata(path: str | Path, check_backbone: bool = True) -> dict[str, Any]:
     """The metadata alone (``brainmri info``), without reading the tensors, checked against
-    the schema (:func:`validate_metadata`): a model file is untrusted input."""
+    the schema (:func:`validate_metadata`): a model file is untrusted input.
+
+    ``check_backbone=False`` leaves out one check, that timm knows the backbone's name (its
+    form is still checked): it imports timm and torch, seconds that listing model files at the
+    app's start should not cost; :func:`load_model_file` always checks it."""
     from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
     try:
-        with safe_open(str(path), framework="pt") as fh:
+        with safe_open(str(path), framework="numpy") as fh:  # "pt" would import torch
             raw = (fh.metadata() or {}).get(META_KEY)
     except Exception as exc:  # safetensors raises its own error types for non-safetensors files
         raise ModelFileError(
@@ -153,21 +184,43 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         ) from None
     if raw is None:
         raise ModelFileError(f"{path}: a safetensors file, but without brainmri metadata")
-    return parse_metadata(raw, path)
+    return parse_metadata(raw, path, check_backbone)
 
 
-def parse_metadata(raw: str, path: str | Path = "model file") -> dict[str, Any]:
+def parse_metadata(
+    raw: str, path: str | Path = "model file", check_backbone: bool = True
+) -> dict[str, Any]:
     """The metadata JSON string, parsed and validated; :class:`ModelFileError` otherwise."""
     if len(raw) > MAX_METADATA_CHARS:
         raise ModelFileError(f"{path}: its metadata is too large ({len(raw)} characters)")
     if _nesting(raw) > MAX_NESTING:
         raise ModelFileError(f"{path}: its metadata is nested deeper than {MAX_NESTING} levels")
     try:
-        meta = json.loads(raw)
+        meta = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotFinite:
+        raise ModelFileError(
+            f"{path}: its metadata is not strict JSON (it holds NaN or Infinity, which "
+            "brainmri never writes); the file is damaged or was not made by brainmri"
+        ) from None
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{path}: its metadata is not valid JSON ({exc})") from None
-    validate_metadata(meta, path)
+    validate_metadata(meta, path, check_backbone)
     return meta
+
+
+class _NotFinite(Exception):
+    """A NaN or infinite number in metadata (Python's JSON reader accepts them)."""
+
+
+def _refuse_constant(token: str) -> float:
+    raise _NotFinite(token)  # "NaN", "Infinity", "-Infinity"
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to infinity
+        raise _NotFinite(text)
+    return value
 
 
 def _nesting(raw: str) -> int:
@@ -209,9 +262,12 @@ class ModelMeta:
     temperature: float
     ood_threshold: float | None
     ood_feature: str | None = None
+    cam: MapSpec | None = None  # the heat map chosen for this model, if its maker chose one
 
 
-def validate_metadata(meta: Any, path: str | Path = "model file") -> ModelMeta:
+def validate_metadata(
+    meta: Any, path: str | Path = "model file", check_backbone: bool = True
+) -> ModelMeta:
     """Check the schema: every field code uses has its type and a sane value. Why: the file is
     untrusted, and a value out of range does harm far from here (``input_size`` 40000 allocates
     gigabytes, ``temperature`` 0 prints NaN probabilities, a backbone "hf-hub:..." makes timm
@@ -242,7 +298,7 @@ def validate_metadata(meta: Any, path: str | Path = "model file") -> ModelMeta:
     _optional_types(meta, fail)
     return ModelMeta(
         format_version=int(version),
-        backbone=_backbone(meta["backbone"], fail),
+        backbone=_backbone(meta["backbone"], fail, check_backbone),
         classes=_classes(meta["classes"], fail),
         input_size=_input_size(meta["input_size"], fail),
         channels=3,
@@ -253,7 +309,17 @@ def validate_metadata(meta: Any, path: str | Path = "model file") -> ModelMeta:
         temperature=_temperature(meta.get("temperature", 1.0), fail),
         ood_threshold=float(ood["threshold"]) if ood is not None else None,
         ood_feature=_ood_feature(ood, fail),
+        cam=_cam(meta.get("cam"), fail),
     )
+
+
+def _cam(value: Any, fail: Any) -> MapSpec | None:
+    if value is None:
+        return None
+    try:
+        return MapSpec.from_json(value)
+    except ValueError as exc:
+        raise fail(f"cam: {exc}") from None
 
 
 def _ood_feature(ood: Any, fail: Any) -> str | None:
@@ -265,9 +331,11 @@ def _ood_feature(ood: Any, fail: Any) -> str | None:
     return feature
 
 
-def _backbone(value: Any, fail: Any) -> str:
+def _backbone(value: Any, fail: Any, known: bool = True) -> str:
     if not isinstance(value, str) or _BACKBONE_NAME.fullmatch(value) is None:
         raise fail("backbone must be a timm architecture name (letters, digits, underscores)")
+    if not known:
+        return value
     import timm
 
     if not timm.is_model(value):
@@ -375,7 +443,10 @@ def _json_type(value: Any) -> str:
 
 def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the architecture from metadata, load weights as float32, eval mode."""
+    import torch
     from safetensors.torch import load_file
+
+    from trainer.model import build_model, ood_feature_width
 
     path = Path(path)
     meta = read_metadata(path)
@@ -393,6 +464,13 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> Loa
         for k, v in tensors.items()
         if k.startswith("model.")
     }
+    broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if broken:
+        # NaN or infinite weights give NaN probabilities that look like an answer
+        raise ModelFileError(
+            f"{path}: {len(broken)} of its weight tensors hold NaN or infinite values "
+            f"(e.g. {broken[0]}); the file is damaged or the training diverged"
+        )
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
@@ -415,6 +493,8 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> Loa
 def _ood(path: Path, tensors: dict[str, torch.Tensor], schema: ModelMeta, width: int) -> OODModel:
     """The OOD statistics, checked to fit the head: wrong shapes would fail at the first
     prediction, NaN would flag or pass everything silently."""
+    import torch
+
     means, precision = tensors.get("ood.means"), tensors.get("ood.precision")
     if (
         precision is None

@@ -8,25 +8,42 @@ all?" before anyone reads its class probabilities.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
+from trainer import backend
 from trainer.assets import default_model_path
-from trainer.device import resolve_device
 from trainer.errors import ModelFileError, UnreadableInputError
-from trainer.inference import forward
+from trainer.graph_cache import (
+    ModelHeader,
+    OrtGraph,
+    bundle_dir,
+    export_bundle,
+    file_digest,
+    onnxruntime_available,
+    read_bundle,
+)
 from trainer.io.guard import guarded
 from trainer.metrics import softmax
-from trainer.modelfile import LoadedModel, load_model_file
-from trainer.preprocess import normalize_batch, to_model_square
+from trainer.preprocess import normalize_batch, normalize_squares, to_model_square
+from trainer.series_call import LOW_CONFIDENCE  # one threshold for every face
 
-LOW_CONFIDENCE = 0.6
+# torch, timm and the model file's tensors load when PyTorch runs the model or draws a map:
+# with ONNX Runtime chosen and its graph cached, classifying needs none of them
+# (trainer.backend; docs/results.md, "Start-up").
+if TYPE_CHECKING:
+    import torch
+
+    from trainer.cam.spec import MapSpec
+    from trainer.modelfile import LoadedModel
+
 SMALL_IMAGE = 128
 
 
@@ -89,17 +106,120 @@ class Predictor:
         tta: bool = False,
         batch_size: int = 8,  # on a CPU as fast as 16, and ~180 MB less at the peak
     ) -> None:
-        self.device = resolve_device(device)
-        self.loaded: LoadedModel = load_model_file(resolve_model_path(model), self.device)
-        # Channels-last: the same answers (tests/test_predict.py), a third faster on a CPU
-        # for EfficientNet's depthwise convolutions (benchmarks/inference.py).
-        self.channels_last = self.device.type in ("cpu", "cuda")
-        if self.channels_last:
-            self.loaded.model.to(memory_format=torch.channels_last)
         self.tta = tta
         self.batch_size = batch_size
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()  # the PyTorch model, loaded on first need
         self._cam_engines: dict[str, Any] = {}  # engines hold no hooks between calls: reuse
+        self._device_name = device
+        self._device: torch.device | None = None
+        self._loaded: LoadedModel | None = None
+        self._graph: OrtGraph | None = None
+        self._fast_head: Any = None  # trainer.cam.fast.Head, read on the first fast map
+        # The last squares' feature maps from their prediction's forward pass (ONNX Runtime
+        # graphs with ``map_features``), so that their default heat map does not run the
+        # graph again: keyed by the square's digest, guarded by ``_lock``.
+        self._map_features: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.channels_last = False
+        self.backend = backend.TORCH
+        self._path = resolve_model_path(model)
+        self._header: ModelHeader | LoadedModel = self._choose_backend(self._path)
+
+    def _choose_backend(self, path: Path) -> ModelHeader | LoadedModel:
+        """Set :attr:`backend` to the engine that classifies fastest here (trainer.backend:
+        forced, remembered, or measured now and remembered), and return the model's header.
+
+        Every engine gives the same answers; only the speed differs. A cached ONNX Runtime
+        choice with its graph returns before torch is imported; otherwise the model file is
+        loaded into PyTorch (the map needs it later anyway)."""
+        ort_ok = onnxruntime_available() and self._device_name in ("auto", "cpu")
+        digest = file_digest(path)
+        choice = backend.forced() or backend.recorded(digest, self._device_name)
+        if choice == backend.ONNXRUNTIME and not ort_ok:
+            choice = backend.TORCH
+        if choice == backend.ONNXRUNTIME:
+            header = read_bundle(digest, path)
+            if header is not None:
+                self._graph = OrtGraph(bundle_dir(digest))
+                self.backend = choice
+                return header
+        loaded = self.loaded
+        graph = None
+        if ort_ok and choice in (None, backend.ONNXRUNTIME):
+            graph = self._exported_graph(digest)
+        if choice is None:
+            candidates = {backend.TORCH: self._torch_candidate(False)}
+            if self.device.type in ("cpu", "cuda"):  # channels-last has no gain on MPS
+                candidates[backend.CHANNELS_LAST] = self._torch_candidate(True)
+            if graph is not None:
+                candidates[backend.ONNXRUNTIME] = lambda: graph
+            choice, ms = backend.calibrate(candidates, loaded.input_size)
+            backend.record(digest, self._device_name, choice, ms)
+        if choice == backend.ONNXRUNTIME and graph is not None:
+            self._graph = graph
+        elif choice == backend.ONNXRUNTIME:
+            choice = backend.TORCH
+        self._set_channels_last(choice == backend.CHANNELS_LAST)
+        self.backend = choice
+        return loaded
+
+    def _exported_graph(self, digest: str) -> OrtGraph | None:
+        """The cached graph of this model file, exported now if absent; None when it cannot be
+        (a read-only cache, an operator the exporter lacks): PyTorch classifies then."""
+        try:
+            if read_bundle(digest, self._path) is None:
+                export_bundle(self.loaded, digest)
+            return OrtGraph(bundle_dir(digest))
+        except Exception:  # any failure of the optional engine leaves the PyTorch one
+            return None
+
+    def _torch_candidate(self, channels_last: bool) -> backend.Candidate:
+        def make() -> Any:
+            import torch
+
+            from trainer.inference import forward
+
+            self._set_channels_last(channels_last)
+            model, device = self.model, self.device
+            return lambda x: forward(model, torch.from_numpy(x).to(device), None, channels_last)
+
+        return make
+
+    def _set_channels_last(self, on: bool) -> None:
+        import torch
+
+        self.channels_last = on
+        fmt = torch.channels_last if on else torch.contiguous_format
+        self.loaded.model.to(memory_format=fmt)
+
+    @property
+    def device(self) -> torch.device:
+        """Where PyTorch runs the model (and the map); ONNX Runtime runs on the CPU."""
+        if self._device is None:
+            from trainer.device import resolve_device
+
+            self._device = resolve_device(self._device_name)
+        return self._device
+
+    def describe_device(self) -> str:
+        """Where the model runs, in words; without importing torch when ONNX Runtime runs it
+        (the app's status bar asks on the GUI thread: torch's import takes seconds)."""
+        if self._graph is not None:
+            return "CPU (ONNX Runtime)"
+        from trainer.device import describe_device
+
+        return describe_device(self.device)
+
+    @property
+    def loaded(self) -> LoadedModel:
+        """The model file in PyTorch, loaded on first use (with ONNX Runtime classifying,
+        only a heat map needs it)."""
+        with self._load_lock:
+            if self._loaded is None:
+                from trainer.modelfile import load_model_file
+
+                self._loaded = load_model_file(self._path, self.device)
+            return self._loaded
 
     # -- facts about the model -------------------------------------------------------
     @property
@@ -108,25 +228,27 @@ class Predictor:
 
     @property
     def classes(self) -> list[str]:
-        return self.loaded.classes
+        return self._header.classes
 
     @property
     def meta(self) -> dict[str, Any]:
-        return self.loaded.meta
+        return self._header.meta
 
     @property
     def input_size(self) -> int:
-        return self.loaded.input_size
+        return self._header.input_size
 
     def describe(self) -> str:
         m = self.meta
         acc = (m.get("metrics") or {}).get("test") or {}
         shown = f", test accuracy {acc['accuracy']:.1%}" if acc.get("accuracy") is not None else ""
-        return f"{m.get('name', self.loaded.path.stem)} ({m['backbone']}{shown})"
+        return f"{m.get('name', self._path.stem)} ({m['backbone']}{shown})"
 
     # -- preprocessing ----------------------------------------------------------------
     def to_input(self, grey01: np.ndarray) -> torch.Tensor:
         """(1, 3, S, S) normalised tensor on the device, exactly as in training."""
+        import torch
+
         square = torch.from_numpy(to_model_square(grey01, self.input_size))
         return normalize_batch(square[None].to(self.device), self.meta["mean"], self.meta["std"])
 
@@ -136,7 +258,7 @@ class Predictor:
         probs, scores = [], []
         for start in range(0, len(greys), self.batch_size):
             chunk = greys[start : start + self.batch_size]
-            p, s = self._forward(self._batch([to_model_square(g, self.input_size) for g in chunk]))
+            p, s = self._classify([to_model_square(g, self.input_size) for g in chunk])
             probs.append(p)
             if s is not None:
                 scores.append(s)
@@ -146,20 +268,72 @@ class Predictor:
 
     def _batch(self, squares: Sequence[np.ndarray]) -> torch.Tensor:
         """uint8 model squares -> (N, 3, S, S) normalised tensor on the device."""
+        import torch
+
         x = torch.from_numpy(np.stack(squares)).to(self.device)
         return normalize_batch(x, self.meta["mean"], self.meta["std"])
 
+    def _classify(self, squares: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Calibrated probabilities and OOD scores of uint8 model squares, by :attr:`backend`."""
+        if self._graph is None:
+            return self._forward(self._batch(squares))
+        x = normalize_squares(np.stack(squares), self.meta["mean"], self.meta["std"])
+        with self._lock:
+            if self._graph.has_map_features:
+                logits, features, maps = self._graph.with_map_features(x)
+                for square, one in zip(squares, maps, strict=True):
+                    self._keep_map_features(square, one[None])
+            else:
+                logits, features = self._graph(x)
+            flipped = self._graph(np.ascontiguousarray(x[..., ::-1]))[0] if self.tta else None
+        return self._scores(logits, features, flipped)
+
+    MAP_FEATURES_KEPT = 16  # squares whose feature map is kept (a batch of 8 and the last one)
+
+    @staticmethod
+    def _square_key(square: np.ndarray) -> bytes:
+        digest = hashlib.blake2b(np.ascontiguousarray(square).tobytes(), digest_size=16)
+        digest.update(repr(square.shape).encode())
+        return digest.digest()
+
+    def _keep_map_features(self, square: np.ndarray, maps: np.ndarray) -> None:
+        """Remember one square's feature map (1, C, h, w); the caller holds ``_lock``."""
+        key = self._square_key(square)
+        kept = np.array(maps, copy=True)  # not a view of the whole batch
+        kept.flags.writeable = False
+        self._map_features[key] = kept
+        self._map_features.move_to_end(key)
+        while len(self._map_features) > self.MAP_FEATURES_KEPT:
+            self._map_features.popitem(last=False)
+
     def _forward(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-        t = self.loaded.temperature
+        """:meth:`_classify` in PyTorch, for a normalised batch on the device."""
+        import torch
+
+        from trainer.inference import forward
+
         with self._lock:
             logits, emb = forward(self.model, x, channels_last=self.channels_last)
-            probs = softmax(logits.cpu().numpy(), t)
+            flipped = None
             if self.tta:
-                flipped, _ = forward(self.model, torch.flip(x, dims=[3]), None, self.channels_last)
-                probs = (probs + softmax(flipped.cpu().numpy(), t)) / 2
-        ood = self.loaded.ood
-        scores = ood.score(emb.float().cpu().numpy()) if ood is not None else None
-        return probs, scores
+                flipped = forward(self.model, torch.flip(x, dims=[3]), None, self.channels_last)[0]
+        return self._scores(
+            logits.cpu().numpy(),
+            emb.float().cpu().numpy(),
+            None if flipped is None else flipped.cpu().numpy(),
+        )
+
+    def _scores(
+        self, logits: np.ndarray, features: np.ndarray, flipped: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities at the calibrated temperature, averaged with the flipped copy's
+        under TTA; OOD scores) — the same arithmetic whichever engine ran the model."""
+        t = self._header.temperature
+        probs = softmax(logits, t)
+        if flipped is not None:
+            probs = (probs + softmax(flipped, t)) / 2
+        ood = self._header.ood
+        return probs, (ood.score(features) if ood is not None else None)
 
     def predict_slices(self, slices: Sequence[Any], window: Any = None) -> list[Prediction]:
         """Predict ScanSlices (from :mod:`trainer.io`), in batches; a slice that cannot be
@@ -209,7 +383,7 @@ class Predictor:
     def _run(self, batch: list[_Prepared]) -> Iterator[Prediction]:
         if not batch:
             return
-        probs, scores = self._forward(self._batch([b.square for b in batch]))
+        probs, scores = self._classify([b.square for b in batch])
         for i, b in enumerate(batch):
             score = None if scores is None else float(scores[i])
             yield self._prediction(b.path, b.index, b.shape, probs[i], score, b.meta)
@@ -223,7 +397,7 @@ class Predictor:
         score: float | None,
         meta: dict[str, str],
     ) -> Prediction:
-        ood = self.loaded.ood
+        ood = self._header.ood
         is_ood = bool(ood is not None and score is not None and score > ood.threshold)
         warnings = []
         if is_ood:
@@ -253,15 +427,99 @@ class Predictor:
         )
 
     # -- explanation ------------------------------------------------------------------
-    def explain(
-        self, grey01: np.ndarray, method: str = "gradcam", target_class: int | None = None
-    ) -> np.ndarray:
-        """Grad-CAM-family map in [0, 1] at the ORIGINAL image's resolution."""
-        from trainer.cam import CamEngine, cam_to_original
+    @property
+    def map_spec(self) -> MapSpec:
+        """The heat map this model draws by default: the one its file records, else the
+        product's default (:data:`trainer.cam.spec.DEFAULT_MAP`)."""
+        from trainer.cam.spec import DEFAULT_MAP, MapSpec
 
-        x = self.to_input(grey01)
-        with self._lock:
-            if method not in self._cam_engines:
-                self._cam_engines[method] = CamEngine(self.model, method)
-            cam = self._cam_engines[method](x, None if target_class is None else [target_class])[0]
+        recorded = self.meta.get("cam")
+        if recorded is not None:
+            try:
+                return MapSpec.from_json(recorded)
+            except ValueError:
+                pass  # validated on load; a file edited since falls back to the default
+        return DEFAULT_MAP
+
+    def square_probabilities(self, squares: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (N, C) for uint8 model squares (N, S, S)."""
+        return self._classify(list(squares))[0]  # the fastest engine: occlusion runs 100
+
+    def explain(
+        self,
+        grey01: np.ndarray,
+        method: str | MapSpec | None = None,
+        target_class: int | None = None,
+    ) -> np.ndarray:
+        """The heat map in [0, 1] at the ORIGINAL image's resolution.
+
+        ``method``: None for this model's default map (:attr:`map_spec`: what the viewer, the
+        PDF report and ``brainmri predict --cam-dir`` draw), or a :class:`MapSpec` or its text
+        (``"gradcam"``, ``"layercam@blocks.5+bn2"``, ``"occlusion"``). ``target_class``:
+        the class to explain, None for the predicted one."""
+        from trainer.cam.fast import applies as fast_map_applies
+        from trainer.cam.overlay import cam_to_original
+        from trainer.cam.spec import MapSpec, parse_map_spec
+
+        if method is None:
+            spec = self.map_spec
+        elif isinstance(method, MapSpec):
+            spec = method
+        else:
+            spec = parse_map_spec(method)
+        square = to_model_square(grey01, self.input_size)
+        if self._graph is not None and self._graph.has_map_features and fast_map_applies(spec):
+            return cam_to_original(self._fast_map(square, spec, target_class), *grey01.shape)
+        if target_class is None and (spec.method == "occlusion" or spec.target == "contrast"):
+            target_class = int(self.square_probabilities(square[None])[0].argmax())
+        if spec.method == "occlusion":
+            from trainer.cam.occlusion import occlusion_map
+
+            cam = occlusion_map(self.square_probabilities, square, target_class)
+        else:
+            x = self._batch([square])
+            with self._lock:
+                engine = self._cam_engine(spec)
+                cam = engine(x, None if target_class is None else [target_class])[0]
         return cam_to_original(cam, *grey01.shape)
+
+    def _fast_map(self, square: np.ndarray, spec: MapSpec, target_class: int | None) -> np.ndarray:
+        """:meth:`explain`'s Grad-CAM or Grad-CAM++ without PyTorch: the ONNX Runtime graph's
+        last feature map and the head's weights (:mod:`trainer.cam.fast`; equal to the
+        PyTorch path within 1e-3, tested)."""
+        from trainer.cam.fast import Head, class_maps
+
+        assert self._graph is not None
+        with self._lock:
+            if self._fast_head is None:
+                eps = float(self.meta["head"]["bn_eps"])
+                self._fast_head = Head.from_model_file(self._path, eps)
+            features = self._map_features.get(self._square_key(square))
+            if features is None:  # not classified lately: run the graph for it
+                x = normalize_squares(square[None], self.meta["mean"], self.meta["std"])
+                features = self._graph.map_features(x)
+                self._keep_map_features(square, features)
+        targets = None if target_class is None else [target_class]
+        size = (self.input_size, self.input_size)
+        return class_maps(features, self._fast_head, spec.method, size, targets)[0]
+
+    def _cam_engine(self, spec: MapSpec) -> Any:
+        """A CamEngine per spec, kept: engines hold no hooks between calls."""
+        from trainer.cam.maps import CamEngine
+
+        key = str(spec)
+        if key not in self._cam_engines:
+            backbone = self.model.backbone
+            try:
+                layers = [backbone.get_submodule(name) for name in spec.layers] or None
+            except AttributeError:
+                raise ValueError(
+                    f"this model has no layer {', '.join(spec.layers)} for the heat map {key}"
+                ) from None
+            contrast = None
+            if spec.target == "contrast":
+                if "notumor" not in self.classes:
+                    raise ValueError("a contrastive heat map needs a 'notumor' class")
+                contrast = self.classes.index("notumor")
+            self._cam_engines[key] = CamEngine(self.model, spec.method, layers, contrast)
+        return self._cam_engines[key]

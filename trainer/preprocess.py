@@ -19,12 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from trainer.io.scan import quantise
+
+if TYPE_CHECKING:  # torch only where a tensor is made: reading and resizing need none of it
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -89,6 +92,8 @@ def normalize_batch(
 ) -> torch.Tensor:
     """uint8 squares (or floats already in [0, 1]), shaped (N, S, S) or (N, 1, S, S), on any
     device -> float (N, channels, S, S), normalised."""
+    import torch
+
     x = squares if squares.ndim == 4 else squares.unsqueeze(1)
     x = x.float().div(255.0) if squares.dtype == torch.uint8 else x.float()
     if channels != 1:
@@ -96,3 +101,15 @@ def normalize_batch(
     m = torch.tensor(mean[:channels], device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
     s = torch.tensor(std[:channels], device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
     return (x - m) / s
+
+
+def normalize_squares(
+    squares: np.ndarray, mean: Sequence[float], std: Sequence[float], channels: int = 3
+) -> np.ndarray:
+    """:func:`normalize_batch` in NumPy, for the torch-free inference path (ONNX Runtime):
+    uint8 squares (N, S, S) -> float32 (N, channels, S, S), the same numbers
+    (tests/test_fast_inference.py)."""
+    x = np.asarray(squares, dtype=np.float32)[:, None] / np.float32(255.0)
+    m = np.asarray(mean[:channels], dtype=np.float32).reshape(1, -1, 1, 1)
+    s = np.asarray(std[:channels], dtype=np.float32).reshape(1, -1, 1, 1)
+    return np.ascontiguousarray((np.repeat(x, channels, axis=1) - m) / s)

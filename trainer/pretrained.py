@@ -198,6 +198,48 @@ def weights_available(backbone_name: str, pretrained: str | None) -> str | None:
     )
 
 
+def is_model_file(pretrained: str | None) -> bool:
+    """Is ``pretrained`` a brainmri model file (a classifier to fine-tune further)?"""
+    if not pretrained or not str(pretrained).endswith(".safetensors"):
+        return False
+    from trainer.modelfile import META_KEY
+
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(pretrained), framework="pt") as f:
+            return META_KEY in (f.metadata() or {})
+    except Exception:  # not there or not safetensors: read_state_dict says which
+        return False
+
+
+def start_from_model_file(
+    model: nn.Module, backbone_name: str, path: str | Path, classes: list[str]
+) -> str:
+    """Start a run from a brainmri model file: its whole classifier when the architecture and
+    the classes match (fine-tuning a model further), else its backbone only.
+
+    The file is checked as any model file is (``trainer.modelfile``); loading runs no code."""
+    from trainer.modelfile import load_model_file
+
+    loaded = load_model_file(path, "cpu")
+    meta = loaded.meta
+    if meta["backbone"] != backbone_name:
+        raise PretrainedWeightsError(
+            f"{path}: a {meta['backbone']} model cannot start a {backbone_name} run"
+        )
+    state = loaded.model.state_dict()
+    head = model.state_dict()
+    same_head = list(meta["classes"]) == list(classes) and all(
+        k in state and state[k].shape == v.shape for k, v in head.items()
+    )
+    if same_head:
+        model.load_state_dict(state, strict=True)
+        return f"{path}: the whole classifier (backbone and head) of {meta.get('name', 'a model')}"
+    backbone_state = {k.removeprefix("backbone."): v for k, v in state.items()}
+    return load_into_backbone(model.backbone, backbone_state, f"{path} (backbone only)")
+
+
 def apply_pretrained(backbone: nn.Module, backbone_name: str, pretrained: str) -> str:
     """Load the requested starting weights; returns a one-line description for the log."""
     if pretrained in ("none", "", None):

@@ -29,11 +29,12 @@ import math
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, replace
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from trainer.config import TrainConfig
+
+if TYPE_CHECKING:  # torch loads when a probe runs: the app imports this module at start
+    import torch
 
 WARMUP_STEPS = 1  # on a GPU only: cuDNN autotuning and allocator growth; a CPU has neither
 MAX_TIMED_STEPS = 3
@@ -117,6 +118,8 @@ def _decode_batch(
     samples: list[Any], size: int, n: int
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Up to ``n`` real squares (uint8) and labels, and the seconds per image it took."""
+    import torch
+
     from trainer.errors import UnreadableInputError
     from trainer.io import read_grey
     from trainer.preprocess import to_model_square
@@ -144,6 +147,8 @@ def _decode_batch(
 
 
 def _sync(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elif device.type == "mps":
@@ -151,6 +156,8 @@ def _sync(device: torch.device) -> None:
 
 
 def _is_oom(exc: BaseException) -> bool:
+    import torch
+
     oom = getattr(torch.cuda, "OutOfMemoryError", None)
     return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
@@ -160,6 +167,8 @@ class _Bench:
     the weights' values, and nothing is downloaded."""
 
     def __init__(self, cfg: TrainConfig, n_classes: int, device: torch.device) -> None:
+        import torch
+
         from trainer.model import build_model
         from trainer.run_data import backbone_normalization
         from trainer.step import TrainStep, configure_for_training

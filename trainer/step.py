@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.augment import augment_batch
+from trainer.augment import augment_batch, cutmix
 from trainer.bn import hold_batchnorm_statistics
 from trainer.config import TrainConfig
 from trainer.model import BrainTumorClassifier
@@ -189,6 +189,7 @@ class TrainStep:
         batch) draws the augmentation and the dropout masks, and nothing else does."""
         cfg = self.cfg
         inputs = self.augmented_inputs(x, generator)
+        inputs, mixed = cutmix(inputs, cfg.augment, generator)
         y = y.to(self.device, non_blocking=True)
         self.model.head.drop.generator = generator  # the run's own draws (model.RunDropout)
         try:
@@ -199,6 +200,10 @@ class TrainStep:
         finally:
             self.model.head.drop.generator = None
         ce = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+        if mixed is not None:
+            partner = y[mixed.partner.to(self.device)]
+            other = F.cross_entropy(logits.float(), partner, label_smoothing=cfg.label_smoothing)
+            ce = mixed.keep * ce + (1.0 - mixed.keep) * other
         reg = regularization_loss(self.model.head, emb.float(), cfg.regularization)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(ce + reg).backward()

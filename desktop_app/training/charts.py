@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")  # never pick up another installed binding
-
-import pyqtgraph as pg
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -28,7 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.training.state import RunProgress
+from desktop_app.training.state import RunProgress, accuracy_range
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 # Colour-blind-safe pair (Okabe–Ito) that reads on the app's dark background: training sky
 # blue, validation orange; the best epoch a light dotted line.
@@ -74,9 +75,40 @@ class QtCurvePlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(2)
+        self._plots: tuple[pg.PlotWidget, pg.PlotWidget, dict[str, pg.PlotDataItem]] | None = None
+        self._outer = QVBoxLayout(self)
+        self._outer.setContentsMargins(0, 0, 0, 0)
+        self._outer.setSpacing(2)
+
+    # pyqtgraph (about 0.3-0.5 s of imports) loads when the plots are first shown or used, not
+    # while the app's window is built (issue 22)
+    @property
+    def loss_plot(self) -> pg.PlotWidget:
+        return self._ensure_plots()[0]
+
+    @property
+    def accuracy_plot(self) -> pg.PlotWidget:
+        return self._ensure_plots()[1]
+
+    @property
+    def curves(self) -> dict[str, pg.PlotDataItem]:
+        return self._ensure_plots()[2]
+
+    def showEvent(self, event: QShowEvent) -> None:  # Qt's name
+        self._ensure_plots()
+        super().showEvent(event)
+
+    def _ensure_plots(self) -> tuple[pg.PlotWidget, pg.PlotWidget, dict[str, pg.PlotDataItem]]:
+        if self._plots is None:
+            self._plots = self._build_plots()
+        return self._plots
+
+    def _build_plots(self) -> tuple[pg.PlotWidget, pg.PlotWidget, dict[str, pg.PlotDataItem]]:
+        # never pick up another installed binding
+        os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+        import pyqtgraph as pg
+
+        outer = self._outer
         # One legend for both plots, above them: inside a plot it covered the data.
         self.legend = QLabel(
             f"<span style='color:{TRAIN_COLOUR}'>━━ ●</span> training &nbsp;&nbsp; "
@@ -88,19 +120,19 @@ class QtCurvePlots(QWidget):
         layout = QHBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(layout, 1)
-        self.loss_plot = self._make_plot("Loss", "cross-entropy")
-        self.accuracy_plot = self._make_plot("Accuracy", "accuracy")
-        self.accuracy_plot.setYRange(0, 1, padding=0.02)
-        layout.addWidget(self.loss_plot)
-        layout.addWidget(self.accuracy_plot)
-        self.curves: dict[str, pg.PlotDataItem] = {}
+        loss_plot = self._make_plot("Loss", "cross-entropy")
+        accuracy_plot = self._make_plot("Accuracy", "accuracy")
+        accuracy_plot.setYRange(0, 1, padding=0.02)
+        layout.addWidget(loss_plot)
+        layout.addWidget(accuracy_plot)
+        curves: dict[str, pg.PlotDataItem] = {}
         for key, plot, name, colour, symbol in (
-            ("loss", self.loss_plot, "training", TRAIN_COLOUR, "o"),
-            ("val_loss", self.loss_plot, "validation", VAL_COLOUR, "s"),
-            ("accuracy", self.accuracy_plot, "training", TRAIN_COLOUR, "o"),
-            ("val_accuracy", self.accuracy_plot, "validation", VAL_COLOUR, "s"),
+            ("loss", loss_plot, "training", TRAIN_COLOUR, "o"),
+            ("val_loss", loss_plot, "validation", VAL_COLOUR, "s"),
+            ("accuracy", accuracy_plot, "training", TRAIN_COLOUR, "o"),
+            ("val_accuracy", accuracy_plot, "validation", VAL_COLOUR, "s"),
         ):
-            self.curves[key] = plot.plot(
+            curves[key] = plot.plot(
                 [],
                 [],
                 name=name,
@@ -116,12 +148,15 @@ class QtCurvePlots(QWidget):
             )
             for _ in range(2)
         ]
-        for plot, line in zip((self.loss_plot, self.accuracy_plot), self._best_lines, strict=True):
+        for plot, line in zip((loss_plot, accuracy_plot), self._best_lines, strict=True):
             plot.addItem(line, ignoreBounds=True)
             line.setVisible(False)
+        return loss_plot, accuracy_plot, curves
 
     @staticmethod
     def _make_plot(title: str, y_label: str) -> pg.PlotWidget:
+        import pyqtgraph as pg
+
         plot = pg.PlotWidget(background=BACKGROUND)
         plot.setTitle(title, color=FOREGROUND, size="11pt")
         item = plot.getPlotItem()
@@ -149,6 +184,8 @@ class QtCurvePlots(QWidget):
             line.setVisible(best is not None)
             if best is not None:
                 line.setValue(best)
+        values = progress.series("accuracy")[1] + progress.series("val_accuracy")[1]
+        self.accuracy_plot.setYRange(*accuracy_range(values), padding=0.02)
         epochs = max(progress.epochs, 1)
         for plot in (self.loss_plot, self.accuracy_plot):
             plot.setXRange(0.5, epochs + 0.5, padding=0)
@@ -167,6 +204,7 @@ class QtCurvePlots(QWidget):
         return 0 if data is None else len(data)
 
     def save_png(self, path: str | Path) -> Path:
+        self._ensure_plots()
         return save_widget_png(self, path)
 
 

@@ -40,11 +40,17 @@ from trainer.api import (
     ProbeProgress,
     ProbeResult,
     TrainConfig,
-    failure_kind,
-    fit,
     probe_key,
     probe_speed,
 )
+
+
+def _fit(*args: Any, **kwargs: Any) -> Generator[Any, None, Any]:
+    """``trainer.engine.fit``, imported in the worker thread: torch and timm take seconds to
+    load, which the window should not wait for (issue 22)."""
+    from trainer.api import fit
+
+    return (yield from fit(*args, **kwargs))
 
 
 def _describe(exc: BaseException) -> str:
@@ -214,7 +220,7 @@ class QtTrainingController(QObject):
             self.progress.batch_size = cfg.batch_size
         self._cancel = CancelToken()
         worker = QtGeneratorWorker(
-            fit,
+            _fit,
             cfg,
             run_dir,
             self._cancel,
@@ -287,6 +293,8 @@ class QtTrainingController(QObject):
         if not self._current("_train_worker"):
             return
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        from trainer.api import failure_kind  # loaded with fit by then
+
         failed = FitFailed(self.progress.run_dir, _describe(exc), tb, failure_kind(exc))
         self.progress.update(failed)
         self.event_received.emit(failed)

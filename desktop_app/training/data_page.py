@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.messages import plain_message
+from desktop_app.training.data_preview import QtDataPreview
 from desktop_app.training.jobs import SplitPreview, SplitSpec
 from desktop_app.training.runs import ResumableRun, resumable_runs
 from desktop_app.training.training_page import DONE_STYLE as OK_STYLE  # the app's dark theme
@@ -184,6 +185,8 @@ class QtDataPage(QWidget):
         cl.addWidget(self.warning_label)
         cl.addWidget(self.sizes_label)
         cl.addWidget(self.unreadable_list)
+        self.pictures = QtDataPreview()
+        cl.addWidget(self.pictures)
         layout.addWidget(check_box, 1)
 
         resume_box = QGroupBox("Or continue an interrupted run")
@@ -320,6 +323,7 @@ class QtDataPage(QWidget):
             )
             self.warning_label.setToolTip("")
         self.warning_label.setVisible(True)
+        self.pictures.show_for(report)
 
     def show_scan_error(self, message: str) -> None:
         self.scan_bar.setVisible(False)
@@ -389,11 +393,11 @@ class QtDataPage(QWidget):
         """List the runs under the user's runs folder that can be resumed."""
         self.resume_combo.clear()
         runs: list[ResumableRun] = resumable_runs()
-        for run in runs:
-            self.resume_combo.addItem(run.describe(), str(run.path))
+        for run in runs:  # an unreadable run is listed as such, with nothing to resume
+            self.resume_combo.addItem(run.describe(), str(run.path) if run.can_resume else "")
         if not runs:
             self.resume_combo.addItem("no interrupted run", "")
-        self.resume_button.setEnabled(bool(runs))
+        self.resume_button.setEnabled(any(run.can_resume for run in runs))
 
     def _on_resume_button_clicked(self) -> None:
         path = self.resume_combo.currentData()

@@ -188,9 +188,12 @@ class _Row:
 
 def read_predictions_csv(path: str | Path) -> list[_Row]:
     """Rows of ``predictions_test.csv``: ``path,true,predicted,p_<class>...``."""
+    from trainer.api import read_cell  # the writer neutralised spreadsheet formulas
+
     rows = []
     with open(path, newline="", encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
+        for raw in csv.DictReader(fh):
+            r = {read_cell(k): read_cell(v or "") for k, v in raw.items() if k is not None}
             probs = {k[2:]: float(v) for k, v in r.items() if k.startswith("p_") and v != ""}
             rows.append(_Row(r["path"], r["true"], r["predicted"], probs))
     return rows
@@ -199,18 +202,16 @@ def read_predictions_csv(path: str | Path) -> list[_Row]:
 def _compute_rows(run_dir: Path) -> Generator[PredictionProgress, None, list[_Row]]:
     """Predict the run's test split with its model, when the run folder has no predictions
     file (runs made before the trainer wrote one)."""
-    import json
-
     from trainer.api import (
         Predictor,
-        TrainConfig,
         UnreadableInputError,
         discover,
         read_grey,
+        read_run_config,
         split_for,
     )
 
-    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    cfg = read_run_config(run_dir)  # checked: a run folder is untrusted input
     if not cfg.data:
         raise FileNotFoundError(f"{run_dir}: trained from a cache; no image files to show")
     index = discover(cfg.data)
@@ -242,6 +243,18 @@ def _compute_rows(run_dir: Path) -> Generator[PredictionProgress, None, list[_Ro
     return rows
 
 
+def thumbnail(path: str | Path, px: int = THUMBNAIL_PX) -> np.ndarray | None:
+    """A uint8 square of the image as the model sees it (grey, padded, resized), made by the
+    training's own reader so DICOM works like JPEG; None when the file cannot be read (it may
+    have moved since it was listed)."""
+    from trainer.api import UnreadableInputError, read_grey, to_model_square
+
+    try:
+        return to_model_square(read_grey(path), px)
+    except (UnreadableInputError, OSError):
+        return None
+
+
 def misclassified_images(
     run_dir: str | Path, thumbnail_px: int = THUMBNAIL_PX
 ) -> Generator[PredictionProgress | Misclassified, None, dict[str, int]]:
@@ -252,8 +265,6 @@ def misclassified_images(
     run's model when it is absent. Thumbnails are made here, off the GUI thread, by the same
     reader and square padding as training, so DICOM works like JPEG.
     """
-    from trainer.api import UnreadableInputError, read_grey, to_model_square
-
     run_dir = Path(run_dir)
     csv_path = run_dir / PREDICTIONS_FILE
     if csv_path.is_file():
@@ -262,10 +273,7 @@ def misclassified_images(
         rows = yield from _compute_rows(run_dir)
     wrong = [r for r in rows if r.true != r.predicted]
     for i, r in enumerate(wrong):
-        try:
-            thumb: np.ndarray | None = to_model_square(read_grey(r.path), thumbnail_px)
-        except (UnreadableInputError, OSError):
-            thumb = None  # the file moved since training; still list it
+        thumb = thumbnail(r.path, thumbnail_px)  # None: the file moved since; still list it
         yield Misclassified(
             r.path,
             r.true,

@@ -1,28 +1,50 @@
-"""Step 5, Keep: name the model, save it in the user's models folder with its run's reports,
-and make it the viewer's active model."""
+"""Step 5, Keep: name the model, write notes into it, save it in the user's models folder with
+its run's reports, make it the viewer's active model, and export it as ONNX for use outside
+the app (inference only)."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from desktop_app.messages import plain_message
 from desktop_app.training.runs import RunResults, keep_model, model_folder_for
-from trainer.api import user_models_dir
+from desktop_app.workers import QtGeneratorWorker
+from trainer import NOT_FOR_CLINICAL_USE
+from trainer.api import export_onnx, os_error_text, user_models_dir
+
+NOTES_MAX_LINES, NOTE_MAX_CHARS = 20, 500
+
+
+def note_lines(text: str) -> list[str]:
+    """The notes box as the model file keeps them: one string per non-empty line."""
+    lines = [line.strip()[:NOTE_MAX_CHARS] for line in text.splitlines()]
+    return [line for line in lines if line][:NOTES_MAX_LINES]
+
+
+def onnx_job(model: Path, dest: Path) -> Iterator[str]:
+    """Worker body: the ONNX export takes seconds (the graph is traced once)."""
+    yield "exporting"
+    return export_onnx(model, dest)
+
 
 # Below this test accuracy a model is never made the viewer's model without asking (a "Quick
 # check" run scores about 33 %: four classes, near chance).
@@ -34,6 +56,7 @@ class QtKeepPage(QWidget):
 
     model_kept = Signal(str)  # path of the kept model file
     model_activated = Signal(str)
+    onnx_exported = Signal(str)  # path of the ONNX file
 
     def __init__(self, registry: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +74,13 @@ class QtKeepPage(QWidget):
         self.where_label.setWordWrap(True)
         self.where_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.where_label.setTextFormat(Qt.TextFormat.RichText)
+        self.notes_edit = QPlainTextEdit()
+        self.notes_edit.setPlaceholderText(
+            "Notes kept inside the model file, one per line: what it was trained for, on "
+            "which data, what to watch for."
+        )
+        self.notes_edit.setMaximumHeight(90)
+        form.addRow("Notes:", self.notes_edit)
         self.where_caption = QLabel("Will be saved to:")
         form.addRow(self.where_caption, self.where_label)
         buttons = QHBoxLayout()
@@ -61,7 +91,14 @@ class QtKeepPage(QWidget):
         self.use_button.clicked.connect(self._on_use_button_clicked)
         self.open_button = QPushButton("Open folder")
         self.open_button.clicked.connect(self._on_open_button_clicked)
-        for b in (self.save_button, self.use_button, self.open_button):
+        self.onnx_button = QPushButton("Export as ONNX…")
+        self.onnx_button.setToolTip(
+            "Save the model (if not yet saved) and write a copy for other programs (ONNX, "
+            "inference only), with a description of its input beside it"
+        )
+        self.onnx_button.clicked.connect(self._on_onnx_button_clicked)
+        self._onnx_worker: QtGeneratorWorker | None = None
+        for b in (self.save_button, self.use_button, self.open_button, self.onnx_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         form.addRow(buttons)
@@ -82,8 +119,10 @@ class QtKeepPage(QWidget):
         self.kept_path = None
         self.where_caption.setText("Will be saved to:")
         enabled = results is not None and results.model_path.is_file()
-        for w in (self.name_edit, self.save_button, self.use_button):
+        for w in (self.name_edit, self.notes_edit, self.save_button, self.use_button):
             w.setEnabled(enabled)
+        self.onnx_button.setEnabled(enabled)
+        self.notes_edit.setPlainText("")
         self.open_button.setEnabled(False)
         self.status_label.setText("" if enabled else "Finish a training run first.")
         if results is not None:
@@ -115,13 +154,22 @@ class QtKeepPage(QWidget):
         if self.results is None:
             return None
         try:
-            path = keep_model(self.results.run_dir, self.name_edit.text(), user_models_dir())
+            path = keep_model(
+                self.results.run_dir,
+                self.name_edit.text(),
+                user_models_dir(),
+                notes=note_lines(self.notes_edit.toPlainText()),
+            )
         except (ValueError, OSError) as exc:
-            self.status_label.setText(f"<b>Not saved:</b> {html.escape(str(exc))}")
+            # an OSError in words ("…/model.safetensors: the disk is full"), not "[Errno 28] …";
+            # keep_model's own ("a model named … already exists") reads as it is
+            why = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+            self.status_label.setText(f"<b>Not saved:</b> {html.escape(why)}")
             return None
         self.kept_path = path
         self.where_caption.setText("Saved to:")
         self.name_edit.setEnabled(False)
+        self.notes_edit.setEnabled(False)
         self.save_button.setEnabled(False)
         self.open_button.setEnabled(True)
         self.status_label.setText(f"Saved: {html.escape(str(path))}")
@@ -191,3 +239,45 @@ class QtKeepPage(QWidget):
     def _on_open_button_clicked(self) -> None:
         if self.kept_path is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.kept_path.parent)))
+
+    # ------------------------------------------------------------------ ONNX
+    def export_onnx(self, dest: str | Path) -> bool:
+        """Save the model, then export it to ``dest`` in a worker; False when not started."""
+        if self._onnx_worker is not None and self._onnx_worker.is_running:
+            return False
+        path = self.save()
+        if path is None:
+            return False
+        dest = Path(dest).with_suffix(".onnx")
+        worker = QtGeneratorWorker(onnx_job, path, dest, name="ONNX export", owner=self)
+        worker.returned.connect(self._on_onnx_returned)
+        worker.errored.connect(self._on_onnx_errored)
+        self._onnx_worker = worker
+        self.onnx_button.setEnabled(False)
+        self.status_label.setText("Exporting for other programs…")
+        worker.start()
+        return True
+
+    def _on_onnx_returned(self, dest: object) -> None:
+        self.onnx_button.setEnabled(True)
+        side = Path(str(dest)).with_suffix(".json")
+        self.status_label.setText(
+            f"Exported: {html.escape(str(dest))} (inference only; how to feed it is in "
+            f"{html.escape(side.name)} beside it). {html.escape(NOT_FOR_CLINICAL_USE)}"
+        )
+        self.onnx_exported.emit(str(dest))
+
+    def _on_onnx_errored(self, exc: BaseException) -> None:
+        self.onnx_button.setEnabled(True)
+        self.status_label.setText(f"<b>Not exported:</b> {html.escape(plain_message(exc))}")
+
+    def _on_onnx_button_clicked(self) -> None:
+        start = self.kept_path.with_suffix(".onnx") if self.kept_path else Path("model.onnx")
+        dest, _ = QFileDialog.getSaveFileName(self, "Export as ONNX", str(start), "ONNX (*.onnx)")
+        if dest:
+            self.export_onnx(dest)
+
+    def shutdown(self, timeout_s: float = 30.0) -> bool:
+        """Wait for an ONNX export still running (exit, tests)."""
+        worker = self._onnx_worker
+        return worker is None or not worker.is_running or worker.wait(timeout_s)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import importlib.util
+from collections.abc import Generator
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,9 +29,18 @@ from PySide6.QtWidgets import (
 
 from desktop_app.training.jobs import SplitSpec
 from desktop_app.training.state import format_duration
-from trainer.api import PRESETS, ProbeResult, TrainConfig, apply_overrides, preset_config
+from desktop_app.workers import QtGeneratorWorker
+from trainer.api import (
+    PRESETS,
+    RECIPES,
+    ProbeResult,
+    TrainConfig,
+    apply_overrides,
+    may_have_gpu,
+    preset_config,
+)
 
-PRESET_ORDER = ("lite2-cpu", "paper", "native", "lite2", "quick")
+PRESET_ORDER = ("lite2-cpu", "default-model", "paper", "native", "lite2", "quick")
 PRESET_LABELS = {
     "lite2-cpu": "EfficientNet-Lite2, fine-tuned on a CPU — works offline, under an hour",
     "paper": "Reproduce the paper — EfficientNet-B3, 224 px, Adamax 0.001, batch 16, 10 epochs",
@@ -38,9 +49,10 @@ PRESET_LABELS = {
     "quick": "Quick check — small subset, small images, minutes on a CPU",
 }
 PRESET_NOTES = {
-    "lite2-cpu": "The recipe of the app's default model: starts from ImageNet weights that come "
-    "with the app (no internet needed) and fine-tunes the later layers, on an "
-    "ordinary computer without a graphics card.",
+    "lite2-cpu": "The app's CPU recipe: starts from ImageNet weights that come with the app "
+    "(no internet needed) and fine-tunes the later layers, on an ordinary computer without a "
+    "graphics card. The default model was made by this recipe with a few values changed: "
+    "choose \u201cReproduce the default model\u201d for exactly those.",
     "paper": "The recipe of the paper's public notebooks. ImageNet weights for B3 are "
     "downloaded once (about 50 MB); on a CPU expect hours, on a GPU minutes.",
     "native": "Compound scaling designed B3 for 300×300 input: slower, sometimes a little "
@@ -58,6 +70,32 @@ BACKBONES = (
     "efficientnet_b4",
 )
 OPTIMIZERS = ("adamax", "adam", "adamw", "sgd")
+SCHEDULES = (
+    ("constant", "none"),
+    ("one cycle (per batch)", "onecycle"),
+    ("cosine", "cosine"),
+    ("lower on a plateau", "plateau"),
+)
+
+
+GPU_CHECK_DELAY_MS = 3000  # after the first prediction, unless the page is shown earlier
+
+
+def _unchecked_device_choices(maybe_gpu: bool) -> list[tuple[str, str, bool]]:
+    """The device box before torch has been asked (it takes seconds to import): a GPU is
+    offered where one may exist, and marked absent where none can (``may_have_gpu``)."""
+    return [
+        ("automatic (GPU when there is one)", "auto", True),
+        ("CPU", "cpu", True),
+        ("CUDA GPU" + ("" if maybe_gpu else " (none found)"), "cuda", maybe_gpu),
+        ("Apple GPU (MPS)" + ("" if maybe_gpu else " (not available)"), "mps", maybe_gpu),
+    ]
+
+
+def _check_gpu() -> Generator[None, None, tuple[bool, list[tuple[str, str, bool]]]]:
+    """In a worker: import torch and ask it (whether there is a GPU, the device box)."""
+    yield
+    return has_gpu(), _device_choices()
 
 
 def _device_choices() -> list[tuple[str, str, bool]]:
@@ -76,24 +114,25 @@ def _device_choices() -> list[tuple[str, str, bool]]:
 
 
 def has_gpu() -> bool:
-    import torch
+    """Whether torch sees a GPU: False at once where none can be, else torch is imported."""
+    from trainer.api import has_gpu as torch_sees_gpu
 
-    mps = getattr(torch.backends, "mps", None)
-    return bool(torch.cuda.is_available() or (mps is not None and mps.is_available()))
+    return may_have_gpu() and torch_sees_gpu()
 
 
-def default_preset() -> str:
+def default_preset(gpu: bool | None = None) -> str:
     """A recipe that works on this machine: the paper's on a GPU, else the CPU fine-tuning
-    recipe, whose weights need no internet (``lite2`` where that preset is absent)."""
-    if has_gpu() and "paper" in PRESETS:
+    recipe, whose weights need no internet (``lite2`` where that preset is absent).
+    ``gpu``: whether there is one, if known (else :func:`has_gpu` is asked)."""
+    if (has_gpu() if gpu is None else gpu) and "paper" in PRESETS:
         return "paper"
     return "lite2-cpu" if "lite2-cpu" in PRESETS else "lite2"
 
 
-def working_preset() -> str:
+def working_preset(gpu: bool | None = None) -> str:
     """The preset to suggest when the chosen starting weights cannot be had: offline weights
     in any case, on the CPU recipe where there is no GPU."""
-    if not has_gpu() and "lite2-cpu" in PRESETS:
+    if not (has_gpu() if gpu is None else gpu) and "lite2-cpu" in PRESETS:
         return "lite2-cpu"
     return "lite2"
 
@@ -175,10 +214,60 @@ class QtRecipePage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.fields: dict[str, QWidget] = {}
+        # Whether there is a GPU (None: not known yet). Asking torch takes seconds of imports,
+        # too long while the window is built (issue 22): the page starts from the CPU recipe
+        # and a worker asks torch later, where a GPU may exist at all (``may_have_gpu``).
+        self.gpu: bool | None = None if may_have_gpu() else False
+        self._gpu_worker: QtGeneratorWorker | None = None
         self._loading = True  # no change notifications while the form is being built
         self._build()
         self._loading = False
-        self.apply_preset(default_preset())
+        self.apply_preset(default_preset(gpu=False))
+        self._untouched = self._snapshot()  # the values the GPU check may still replace
+        self._gpu_timer = QTimer(self, singleShot=True, interval=GPU_CHECK_DELAY_MS)
+        self._gpu_timer.timeout.connect(self.check_gpu)
+        if self.gpu is None:
+            self._gpu_timer.start()
+
+    # ------------------------------------------------------------------ the GPU check
+    def check_gpu(self) -> QtGeneratorWorker | None:
+        """Ask torch, in a worker, whether there is a GPU (once; the worker, or None when
+        the answer is already known)."""
+        self._gpu_timer.stop()
+        if self.gpu is not None or self._gpu_worker is not None:
+            return self._gpu_worker
+        worker = QtGeneratorWorker(_check_gpu, name="gpu check", owner=self)
+        worker.returned.connect(self._on_gpu_checked)
+        self._gpu_worker = worker
+        worker.start()
+        return worker
+
+    def showEvent(self, event: QShowEvent) -> None:  # Qt's name
+        super().showEvent(event)
+        if self.gpu is None:
+            self.check_gpu()
+
+    def _snapshot(self) -> tuple[str, dict[str, Any]]:
+        return self.choice(), {key: self.value(key) for key in self.fields}
+
+    def _on_gpu_checked(self, answer: tuple[bool, list[tuple[str, str, bool]]]) -> None:
+        gpu, choices = answer
+        self.gpu = bool(gpu)
+        device = self.fields["device"]
+        assert isinstance(device, QComboBox)
+        for label, value, available in choices:
+            index = device.findData(value)
+            if index >= 0:
+                device.setItemText(index, label)
+                device.model().item(index).setEnabled(available)  # type: ignore[attr-defined]
+        # the recipe suited to this machine, unless the user (or anything) changed the form
+        best = default_preset(gpu=self.gpu)
+        if (
+            best != self._untouched[0]
+            and self._snapshot() == self._untouched
+            and self.start_button.isEnabled()
+        ):
+            self.apply_preset(best)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -189,7 +278,9 @@ class QtRecipePage(QWidget):
         pl = QVBoxLayout(preset_box)
         self.preset_combo = QComboBox()
         for key in PRESET_ORDER:
-            if key in PRESETS:
+            if key in RECIPES:
+                self.preset_combo.addItem(RECIPES[key].label, key)
+            elif key in PRESETS:
                 self.preset_combo.addItem(PRESET_LABELS.get(key, key), key)
         self.preset_combo.activated.connect(self._on_preset_combo_activated)
         self.preset_note = QLabel()
@@ -286,7 +377,7 @@ class QtRecipePage(QWidget):
         form.addRow("Epochs (passes over the images):", self._spin("epochs", 1, 1000))
         form.addRow("Images per class (0 = all):", self._spin("limit_per_class", 0, 1_000_000))
         device = self._combo("device", [])
-        for label, value, available in _device_choices():
+        for label, value, available in _unchecked_device_choices(self.gpu is None):
             device.addItem(label, value)
             if not available:
                 item = device.model().item(device.count() - 1)  # type: ignore[attr-defined]
@@ -316,6 +407,12 @@ class QtRecipePage(QWidget):
         self.pretrained_note.setWordWrap(True)
         form.addRow(self.pretrained_note)
         form.addRow(self._check("freeze_backbone", "Train the head only (frozen backbone)"))
+        frozen = self._spin("freeze_stages", 0, 7, special="none (train every layer)")
+        frozen.setToolTip(
+            "The stem and this many of the first stages keep their ImageNet weights: 2 freezes "
+            "the stem and stages 0 and 1. Fewer frozen stages learn more and take longer."
+        )
+        form.addRow("Frozen stages:", frozen)
         form.addRow("Image size (px):", self._spin("img_size", 32, 1024, 16))
         form.addRow("Dropout:", self._double("dropout", 0.0, 0.95, 0.05, 2))
         return box
@@ -327,6 +424,13 @@ class QtRecipePage(QWidget):
         form.addRow("Optimizer:", self._combo("optimizer", [(o, o) for o in OPTIMIZERS]))
         form.addRow("Learning rate:", self._double("lr", 1e-6, 1.0, 1e-4, 6))
         form.addRow("Weight decay:", self._double("weight_decay", 0.0, 1.0, 1e-4, 5))
+        form.addRow("Schedule:", self._combo("schedule", list(SCHEDULES)))
+        patience = self._spin("early_stopping_patience", 0, 1000, special="off")
+        patience.setToolTip(
+            "Stop when validation accuracy has not improved for this many epochs in a row; the "
+            "best epoch is kept either way."
+        )
+        form.addRow("Early stopping after (epochs):", patience)
         return box
 
     def _regularisation_box(self) -> QGroupBox:
@@ -361,23 +465,34 @@ class QtRecipePage(QWidget):
         return box
 
     # ------------------------------------------------------------------ presets and values
-    def preset(self) -> str:
+    def choice(self) -> str:
+        """The chosen entry of "Start from": a preset's or a recipe's name."""
         return str(self.preset_combo.currentData())
 
+    def preset(self) -> str:
+        """The preset under the chosen entry (a recipe is a preset with values changed)."""
+        choice = self.choice()
+        return RECIPES[choice].preset if choice in RECIPES else choice
+
     def apply_preset(self, name: str) -> None:
-        """Fill every field from a preset (the user can then edit any of them)."""
+        """Fill every field from a preset or a recipe (the user can then edit any of them)."""
         index = self.preset_combo.findData(name)
         if index < 0:
             raise KeyError(f"unknown preset {name!r}")
         self.preset_combo.setCurrentIndex(index)
-        self.set_config(preset_config(name))
-        self.preset_note.setText(PRESET_NOTES.get(name, ""))
+        if name in RECIPES:
+            self.set_config(RECIPES[name].config())
+            self.preset_note.setText(RECIPES[name].note())
+        else:
+            self.set_config(preset_config(name))
+            self.preset_note.setText(PRESET_NOTES.get(name, ""))
 
     def set_config(self, cfg: TrainConfig) -> None:
         values: dict[str, Any] = {
             "backbone": cfg.backbone,
             "pretrained": cfg.pretrained,
             "freeze_backbone": cfg.freeze_backbone,
+            "freeze_stages": cfg.freeze_stages,
             "img_size": cfg.img_size,
             "dropout": cfg.head.dropout,
             "epochs": cfg.epochs,
@@ -385,6 +500,8 @@ class QtRecipePage(QWidget):
             "optimizer": cfg.optimizer,
             "lr": cfg.lr,
             "weight_decay": cfg.weight_decay,
+            "schedule": cfg.schedule,
+            "early_stopping_patience": cfg.early_stopping_patience or 0,
             "limit_per_class": cfg.limit_per_class or 0,
             "l2": cfg.regularization.l2_kernel,
             "l1_activity": cfg.regularization.l1_activity,
@@ -442,6 +559,7 @@ class QtRecipePage(QWidget):
         values["limit_per_class"] = values["limit_per_class"] or None
         values["workers"] = None if values["workers"] < 0 else values["workers"]
         values["max_minutes"] = values["max_minutes"] or None
+        values["early_stopping_patience"] = values["early_stopping_patience"] or None
         return values
 
     def config(self, data: str, split: SplitSpec) -> TrainConfig:
@@ -452,6 +570,7 @@ class QtRecipePage(QWidget):
         cfg.limit_per_class = values.pop("limit_per_class")
         cfg.workers = values.pop("workers")
         cfg.max_minutes = values.pop("max_minutes")
+        cfg.early_stopping_patience = values.pop("early_stopping_patience")
         apply_overrides(cfg, values)
         apply_overrides(cfg, {"data": data})
         for key, value in split.config_values().items():
@@ -482,7 +601,7 @@ class QtRecipePage(QWidget):
 
     def show_weights_unavailable(self, reason: str) -> None:
         """The chosen starting weights cannot be had: say why and which recipe works."""
-        works = working_preset()
+        works = working_preset(self.gpu)
         label = PRESET_LABELS.get(works, works).split(" — ")[0]
         self.estimate_label.setText(
             f"<b>Cannot start with these settings:</b> {html.escape(reason)}. Choose the "
@@ -497,7 +616,7 @@ class QtRecipePage(QWidget):
 
     # ------------------------------------------------------------------ slots
     def _on_preset_combo_activated(self, _index: int) -> None:
-        self.apply_preset(self.preset())
+        self.apply_preset(self.choice())
 
     def _on_weights_button_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

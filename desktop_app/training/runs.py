@@ -7,18 +7,28 @@ keeps is copied, with its reports, to ``<user data>/models/<name>/``.
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.api import user_data_dir, user_models_dir
+from desktop_app.messages import plain_message
+from trainer.api import (
+    MODEL_FILE,
+    STATE_FILE,
+    RunFolderError,
+    read_run_config,
+    user_data_dir,
+    user_models_dir,
+)
 
-STATE_FILE = "state.pt"  # the engine's resumable state (trainer.engine.STATE_FILE)
-MODEL_FILE = "model.safetensors"
+log = logging.getLogger(__name__)
 # Left behind when a model is kept: the resumable state is only useful to an unfinished run
 # (and, with optimizer moments, is three times the model's size); the best weights are in the
 # model file already.
@@ -44,16 +54,27 @@ def new_run_dir(backbone: str, root: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class ResumableRun:
-    """A run folder with a saved state and no model yet: stopped, interrupted or crashed."""
+    """A run folder with a saved state and no model yet: stopped, interrupted or crashed.
+
+    ``problem`` is set (and the other facts are placeholders) when the folder's settings
+    cannot be read or fail their checks: such a run is listed as unreadable, never resumed,
+    and never stops the app from starting."""
 
     path: Path
     backbone: str
     epochs: int
     epochs_done: int
     modified: float
+    problem: str | None = None
+
+    @property
+    def can_resume(self) -> bool:
+        return self.problem is None
 
     def describe(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.modified))
+        if self.problem is not None:
+            return f"{self.path.name} — unreadable, skipped ({self.problem})"
         return (
             f"{self.path.name} — {self.backbone}, {self.epochs_done} of {self.epochs} epochs "
             f"done ({when})"
@@ -68,31 +89,41 @@ def _read_json(path: Path) -> Any:
 
 
 def resumable_info(run_dir: str | Path) -> ResumableRun | None:
-    """The facts about ``run_dir`` if it can be resumed, else None."""
+    """The facts about ``run_dir`` if it has a saved state and no model, else None; a run
+    whose settings fail the trainer's checks comes back with ``problem`` set."""
     path = Path(run_dir)
     state = path / STATE_FILE
-    if not state.is_file() or (path / MODEL_FILE).is_file():
+    try:
+        if not state.is_file() or (path / MODEL_FILE).is_file():
+            return None
+        modified = state.stat().st_mtime
+    except OSError:
         return None
-    cfg = _read_json(path / "config.json")
-    if not isinstance(cfg, dict):
-        return None
+    try:
+        cfg = read_run_config(path)  # the one checked reader (resume uses it too)
+    except RunFolderError as exc:
+        log.warning("run folder not resumable: %s", exc)
+        return ResumableRun(path, "?", 0, 0, modified, problem=_reason(exc, path))
     history = _read_json(path / "history.json")
     done = len(history) if isinstance(history, list) else 0
-    return ResumableRun(
-        path,
-        str(cfg.get("backbone", "?")),
-        int(cfg.get("epochs", 0) or 0),
-        done,
-        state.stat().st_mtime,
-    )
+    return ResumableRun(path, cfg.backbone, cfg.epochs, min(done, cfg.epochs), modified)
+
+
+def _reason(exc: BaseException, path: Path) -> str:
+    """The checker's reason without the folder's path (the list shows the folder's name)."""
+    text = plain_message(exc)
+    return text.split(": ", 1)[1] if text.startswith(str(path)) and ": " in text else text
 
 
 def resumable_runs(root: Path | None = None) -> list[ResumableRun]:
-    """Runs under ``root`` that can be resumed, newest first."""
+    """Runs under ``root`` with a saved state, newest first; unreadable ones included, marked
+    (:attr:`ResumableRun.problem`). A folder that cannot even be listed is skipped."""
     root = root or runs_root()
-    if not root.is_dir():
+    try:
+        folders = [d for d in root.iterdir() if d.is_dir()] if root.is_dir() else []
+    except OSError:
         return []
-    found = [info for d in root.iterdir() if d.is_dir() and (info := resumable_info(d))]
+    found = [info for d in folders if (info := resumable_info(d))]
     return sorted(found, key=lambda r: r.modified, reverse=True)
 
 
@@ -147,12 +178,17 @@ def model_folder_for(name: str, models_dir: Path | None = None) -> Path:
     return (models_dir or user_models_dir()) / slug
 
 
-def keep_model(run_dir: str | Path, name: str, models_dir: Path | None = None) -> Path:
+def keep_model(
+    run_dir: str | Path, name: str, models_dir: Path | None = None, notes: list[str] | None = None
+) -> Path:
     """Copy a finished run to ``<models>/<name>/`` and return the model file's path there.
 
     The model file's metadata gets ``name``, so every list that shows models shows the name
-    the user chose. Written into a temporary folder that is renamed at the end: a model folder
-    is either complete or absent. Raises FileExistsError when the name is taken.
+    the user chose, and ``notes`` (lines the user wrote: what it was made for, what to watch
+    for) after the notes it already has. Written into a staging folder of its own (unique to
+    this call, so two keeps at once never share one) that is renamed onto ``dest`` at the end:
+    a model folder is either complete or absent, and of two keeps under one name exactly one
+    wins. Raises FileExistsError when the name is taken.
     """
     src = Path(run_dir)
     if not (src / MODEL_FILE).is_file():
@@ -161,30 +197,49 @@ def keep_model(run_dir: str | Path, name: str, models_dir: Path | None = None) -
     if dest.exists():
         raise FileExistsError(f"a model named {dest.name!r} already exists in {dest.parent}")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
-        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(*NOT_KEPT, MODEL_FILE))
-        _copy_model_renamed(src / MODEL_FILE, tmp / MODEL_FILE, name.strip())
-        tmp.rename(dest)
+        shutil.copytree(
+            src, stage, ignore=shutil.ignore_patterns(*NOT_KEPT, MODEL_FILE), dirs_exist_ok=True
+        )
+        _copy_model_renamed(src / MODEL_FILE, stage / MODEL_FILE, name.strip(), notes or [])
+        _rename_new(stage, dest)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)
         raise
     return dest / MODEL_FILE
 
 
-def _copy_model_renamed(src: Path, dest: Path, name: str) -> None:
-    """Copy a brainmri model file with ``meta["name"] = name`` (tensors untouched)."""
+def _rename_new(stage: Path, dest: Path) -> None:
+    """Rename ``stage`` to ``dest`` unless ``dest`` exists. A folder rename is atomic and
+    fails onto a folder with files in it (ENOTEMPTY or EEXIST): the other keep won."""
+    if dest.exists():
+        raise FileExistsError(f"a model named {dest.name!r} already exists in {dest.parent}")
+    try:
+        stage.rename(dest)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) or dest.exists():
+            raise FileExistsError(
+                f"a model named {dest.name!r} already exists in {dest.parent}"
+            ) from None
+        raise
+
+
+def _copy_model_renamed(src: Path, dest: Path, name: str, notes: list[str]) -> None:
+    """Copy a brainmri model file with ``meta["name"] = name`` and ``notes`` added (tensors
+    untouched)."""
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from trainer.api import META_KEY, read_metadata
+    from trainer.api import META_KEY, atomic_path, read_metadata
 
     meta = read_metadata(src)  # validates the file before anything is written
     meta["name"] = name
+    if notes:
+        meta["notes"] = [*meta.get("notes", []), *notes]
     with safe_open(str(src), framework="pt") as fh:
         raw_meta = dict(fh.metadata() or {})
         tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
     raw_meta[META_KEY] = json.dumps(meta)
-    save_file(tensors, str(dest), metadata=raw_meta)
+    with atomic_path(dest) as tmp:
+        save_file(tensors, str(tmp), metadata=raw_meta)

@@ -201,6 +201,48 @@ class RunProgress:
         return self.finished is not None and self.finished.cancelled
 
 
+def accuracy_range(values: list[float]) -> tuple[float, float]:
+    """The accuracy axis: from a little below the lowest point, in steps of 0.05, to 1. Once a
+    model is good the differences that matter lie between 0.95 and 1.0, and an axis from 0
+    would draw them as one flat line."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return 0.0, 1.0
+    low = math.floor((min(finite) - 0.01) * 20) / 20
+    return max(0.0, min(low, 0.95)), 1.0
+
+
+def loss_gap_note(config: dict[str, Any]) -> str:
+    """Why the training loss may sit above the validation loss, from what this recipe does;
+    empty when it does none of those things."""
+    reasons = []
+    smoothing = float(config.get("label_smoothing") or 0.0)
+    if smoothing:
+        reasons.append(
+            f"label smoothing ({smoothing:g}) asks for {1 - smoothing:.0%} rather than 100 % "
+            "confidence, so even a perfect answer keeps some loss"
+        )
+    aug = config.get("augment") or {}
+    if aug.get("rotation_deg") or aug.get("shift_fraction") or aug.get("hflip"):
+        reasons.append(
+            "training images are turned, shifted or mirrored, and so harder than the "
+            "validation images, which are shown as they are"
+        )
+    dropout = float((config.get("head") or {}).get("dropout") or 0.0)
+    if dropout:
+        reasons.append(
+            f"dropout switches off {dropout:.0%} of the head's units while training, never "
+            "while validating"
+        )
+    if not reasons:
+        return ""
+    return (
+        "Why the training loss can sit above the validation loss here: "
+        + "; ".join(reasons)
+        + ". It is not a sign that something is wrong."
+    )
+
+
 def format_duration(seconds: float) -> str:
     """``1 h 05 min``, ``4 min 10 s``, ``12 s``; ``–`` when unknown."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:

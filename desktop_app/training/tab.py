@@ -136,7 +136,9 @@ class QtTrainingTab(QWidget):
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Stop every background job of the tab and wait for them (exit, tests)."""
-        return self.controller.shutdown(timeout_ms)
+        stopped = self.controller.shutdown(timeout_ms)
+        previewed = self.data_page.pictures.shutdown(timeout_s=timeout_ms / 1000)
+        return self.keep_page.shutdown(timeout_ms / 1000) and previewed and stopped
 
     # ------------------------------------------------------------------ navigation
     def go_to(self, step: int) -> None:
@@ -286,12 +288,14 @@ class QtTrainingTab(QWidget):
     def _on_resume_requested(self, run_dir: str) -> None:
         if self.controller.is_busy():
             return
-        if resumable_info(run_dir) is None:
-            QMessageBox.warning(
-                self,
-                "Resume",
-                f"{run_dir} cannot be resumed: it has no saved state, or it already finished.",
+        info = resumable_info(run_dir)
+        if info is None or not info.can_resume:
+            why = (
+                f"its settings cannot be read ({info.problem})"
+                if info is not None and info.problem
+                else "it has no saved state, or it already finished"
             )
+            QMessageBox.warning(self, "Resume", f"{run_dir} cannot be resumed: {why}.")
             return
         self.controller.resume(run_dir)
         self._begin_run()

@@ -30,6 +30,7 @@ from desktop_app.training.charts import QtCurvePlots
 from desktop_app.training.state import (
     RunProgress,
     format_duration,
+    loss_gap_note,
     out_of_memory_advice,
     smaller_batch,
 )
@@ -157,6 +158,10 @@ class QtTrainingPage(QWidget):
 
         self.plots = QtCurvePlots()
         self.plots.setMinimumHeight(240)
+        self.loss_note = QLabel()  # plain text: made from the recipe, see loss_gap_note
+        self.loss_note.setWordWrap(True)
+        self.loss_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.loss_note.setStyleSheet("QLabel { color: #8b949e; }")
 
         side = QGroupBox("One augmented training batch (click to enlarge)")
         sl = QVBoxLayout(side)
@@ -169,8 +174,13 @@ class QtTrainingPage(QWidget):
         self.augmented_label.resized.connect(self._fit_augmented)
         sl.addWidget(self.augmented_label)
 
+        curves = QWidget()
+        cl = QVBoxLayout(curves)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.plots, 1)
+        cl.addWidget(self.loss_note)
         top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.plots)
+        top.addWidget(curves)
         top.addWidget(side)
         top.setStretchFactor(0, 2)
         top.setStretchFactor(1, 1)
@@ -222,6 +232,7 @@ class QtTrainingPage(QWidget):
         self.speed_label.setText("– images/s")
         self.lr_label.setText("learning rate –")
         self.running_label.setText("")
+        self.loss_note.setText(loss_gap_note(progress.config))
         self._render()
         self.set_running(True)
 
@@ -278,8 +289,16 @@ class QtTrainingPage(QWidget):
         """The worker has ended (after FitFinished or FitFailed)."""
         self.progress = progress
         self.set_running(False)
-        self.eta_label.setText("ETA –")  # nothing is running: no time left to announce
+        # nothing is running: no time left to announce, and no "–" left waiting for a value
+        # that will not come (the last measured speed and rate stay: they say how it went)
+        self.eta_label.setText("")
+        if not math.isfinite(progress.images_per_s):
+            self.speed_label.setText("")
+        if not math.isfinite(progress.lr):
+            self.lr_label.setText("")
         self._maybe_show_augmented_batch()
+        if not self._augmented_shown:
+            self.augmented_label.setText("")  # the run ended before its first batch
 
     def show_run(self, progress: RunProgress) -> None:
         """Show a finished run read from its folder (:meth:`RunProgress.from_run_dir`)."""
@@ -292,6 +311,7 @@ class QtTrainingPage(QWidget):
         self.batch_bar.setRange(0, 1)
         self.batch_bar.setValue(1)
         self.lr_label.setText("learning rate –")
+        self.loss_note.setText(loss_gap_note(progress.config))
         if progress.finished is not None:
             self._on_fit_finished(progress.finished)
         self._render()
@@ -347,6 +367,8 @@ class QtTrainingPage(QWidget):
                 self.retry_button.setText(f"Start again with batch size {smaller}")
                 self.retry_button.setProperty("batch_size", smaller)
                 self.retry_button.setVisible(True)
+        elif event.kind == "run_exists":  # a run folder chosen by hand, not a new one
+            text += "<br>Each new training run needs a folder of its own."
         else:
             text += "<br>The log below keeps the details."
         if (Path(self.progress.run_dir) / "state.pt").is_file():

@@ -11,25 +11,24 @@ the file, and the job goes on with the next input.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
 from PIL import Image
 
 from desktop_app.messages import plain_message
 from desktop_app.viewer.state import PREDICTED, CamKey, SliceKey, ViewerItem
-from trainer.api import BrainMRIError, render_overlay, side_by_side
+from trainer.api import BrainMRIError
 
 if TYPE_CHECKING:
     from trainer.api import Prediction, Predictor, Scan, ScanSlice
 
 __all__ = [
     "AnalysisRequest",
+    "BatchResult",
     "CamResult",
     "ErrorResult",
     "PredictionResult",
@@ -128,6 +127,9 @@ class AnalysisRequest:
     name: str  # file name for messages
     want_prediction: bool
     cam_key: CamKey | None
+    #: More slices to classify in one model batch (the strip's background work), each with
+    #: its key; when set, ``slice_key`` is the first of them and nothing else is asked.
+    batch: tuple[tuple[SliceKey, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,14 @@ class CamResult:
 
 
 @dataclass(frozen=True)
+class BatchResult:
+    """The predictions of one model pass over ``AnalysisRequest.batch``: handed to the GUI
+    as one report, so that it updates once per batch rather than once per slice."""
+
+    results: tuple[PredictionResult, ...]
+
+
+@dataclass(frozen=True)
 class ErrorResult:
     key: SliceKey | CamKey  # a slice key: the prediction failed; a CAM key: that map failed
     message: str
@@ -151,9 +161,12 @@ class ErrorResult:
 
 def analyse(
     predictor: Predictor, request: AnalysisRequest
-) -> Generator[PredictionResult | CamResult | ErrorResult, None, None]:
+) -> Generator[BatchResult | PredictionResult | CamResult | ErrorResult, None, None]:
     """Predict the slice, then explain it. The CAM uses the slice's default window, exactly
     as the prediction (and the CLI) do, so the user's window/level is display only."""
+    if request.batch:
+        yield from _classify_batch(predictor, request)
+        return
     slc = request.slice
     if request.want_prediction:
         try:
@@ -167,12 +180,35 @@ def analyse(
         try:
             grey = slc.render()
             target_index = None if target == PREDICTED else predictor.classes.index(target)
-            cam = predictor.explain(grey, method=method, target_class=target_index)
+            cam = predictor.explain(grey, method=method or None, target_class=target_index)
             heat = heat_rgb(cam)
         except Exception as exc:
-            yield ErrorResult(request.cam_key, _failure(request.name, "Grad-CAM", exc))
+            yield ErrorResult(request.cam_key, _failure(request.name, "heat map", exc))
             return
         yield CamResult(request.cam_key, cam, heat)
+
+
+def _classify_batch(
+    predictor: Predictor, request: AnalysisRequest
+) -> Generator[BatchResult | PredictionResult | ErrorResult, None, None]:
+    """The slices of ``request.batch`` in one model pass; if the pass fails, one at a time,
+    so that one unreadable slice costs only its own cell of the strip."""
+    keys = [key for key, _ in request.batch]
+    slices = [slc for _, slc in request.batch]
+    try:
+        predictions = predictor.predict_slices(slices)
+    except Exception:
+        for key, slc in zip(keys, slices, strict=True):
+            try:
+                prediction = predictor.predict_slices([slc])[0]
+            except Exception as exc:
+                yield ErrorResult(key, _failure(request.name, "prediction", exc))
+                continue
+            yield PredictionResult(key, prediction)
+        return
+    yield BatchResult(
+        tuple(PredictionResult(key, p) for key, p in zip(keys, predictions, strict=True))
+    )
 
 
 def _failure(name: str, what: str, exc: BaseException) -> str:
@@ -218,37 +254,56 @@ def classify_all(
     predictor: Predictor,
     items: Iterable[ViewerItem],
     known: dict[SliceKey, Prediction] | None = None,
-) -> Generator[BatchRow, None, None]:
-    """Every slice of every item, in small batches (each batch is a cancellation point)."""
+) -> Generator[list[BatchRow], None, None]:
+    """Every slice of every item, in order, classified :data:`BATCH` slices at a time across
+    items: a folder of single images goes through the model in batches, at its batched speed,
+    instead of one image per call. Yields each batch's rows as one list: one point where the
+    job can be stopped, and one update of the table instead of one per row."""
     known = known or {}
+    window: list[tuple[ViewerItem, int | None]] = []  # the rows to come; None: a failed item
+    todo = 0
     for item in items:
-        if item.scan is None:
-            yield BatchRow(item.id, None, str(item.source), None, None, item.error)
+        positions = range(len(item.scan.slices)) if item.scan is not None else [None]
+        for position in positions:
+            window.append((item, position))
+            todo += position is not None and (item.id, position) not in known
+            if todo >= BATCH or len(window) >= 4 * BATCH:
+                yield _batch_rows(predictor, window, known)
+                window, todo = [], 0
+    if window:
+        yield _batch_rows(predictor, window, known)
+
+
+def _batch_rows(
+    predictor: Predictor,
+    window: list[tuple[ViewerItem, int | None]],
+    known: dict[SliceKey, Prediction],
+) -> list[BatchRow]:
+    """The rows of ``window``: known predictions reused, the others predicted in one stream
+    (``Predictor.predict_stream`` batches them, and gives a slice that cannot be read its
+    error in its place)."""
+    todo = [(i, p) for i, p in window if p is not None and (i.id, p) not in known]
+    fresh: dict[SliceKey, Prediction | str] = {}
+    try:
+        slices = [i.scan.slices[p] for i, p in todo if i.scan is not None and p is not None]
+        stream = predictor.predict_stream(slices)
+        for (item, p), result in zip(todo, stream, strict=True):
+            failed = isinstance(result, Exception)
+            fresh[(item.id, p)] = _failure(item.name, "prediction", result) if failed else result
+    except Exception as exc:  # the model itself failed: every slice not done says why
+        for item, p in todo:
+            fresh.setdefault((item.id, p), _failure(item.name, "prediction", exc))
+    rows = []
+    for item, p in window:
+        if p is None or item.scan is None:
+            rows.append(BatchRow(item.id, None, str(item.source), None, None, item.error))
             continue
         slices = item.scan.slices
-        multi = len(slices) > 1
-        for start in range(0, len(slices), BATCH):
-            chunk = list(range(start, min(start + BATCH, len(slices))))
-            todo = [p for p in chunk if (item.id, p) not in known]
-            fresh: dict[int, Prediction] = {}
-            error = None
-            if todo:
-                try:
-                    preds = predictor.predict_slices([slices[p] for p in todo])
-                    fresh = dict(zip(todo, preds, strict=True))
-                except Exception as exc:
-                    error = _failure(item.name, "prediction", exc)
-            for p in chunk:
-                pred = known.get((item.id, p)) or fresh.get(p)
-                index = slices[p].index if multi else None
-                yield BatchRow(
-                    item.id,
-                    p,
-                    str(slices[p].source),
-                    index,
-                    pred,
-                    None if pred is not None else error,
-                )
+        got = known.get((item.id, p)) or fresh.get((item.id, p))
+        pred, error = (None, got) if isinstance(got, str) else (got, None)
+        index = slices[p].index if len(slices) > 1 else None
+        rows.append(BatchRow(item.id, p, str(slices[p].source), index, pred, error))
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,21 +311,14 @@ def classify_all(
 # --------------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _colormap_lut(name: str) -> np.ndarray:
-    cmap = matplotlib.colormaps[name]
-    return np.clip(np.rint(cmap(np.arange(cmap.N))[:, :3] * 255.0), 0, 255).astype(np.uint8)
+def heat_rgb(cam01: np.ndarray) -> np.ndarray:
+    """The map's colour layer, uint8 RGBA (H, W, 4), exactly as ``render_overlay`` colours
+    and blends it (``trainer.cam.overlay.heat_rgba``: transparent below half of the peak).
+    Computed once per map in the worker, so that the GUI thread only blends: moving the
+    opacity slider costs nothing on a 2048² slice."""
+    from trainer.api import heat_rgba  # matplotlib's colour map: on first use (issue 22)
 
-
-def heat_rgb(cam01: np.ndarray, colormap: str = "jet") -> np.ndarray:
-    """The CAM coloured as ``render_overlay`` colours it (matplotlib's lookup: index
-    ``int(x * N)``, clipped), as uint8 RGB. Computed once per map in the worker, so that the
-    GUI thread only blends: moving the opacity slider costs nothing on a 2048² slice."""
-    lut = _colormap_lut(colormap)
-    n = len(lut)
-    cam = np.nan_to_num(np.asarray(cam01, dtype=np.float32), nan=0.0)
-    index = np.clip((cam * n).astype(np.int32), 0, n - 1)
-    return lut[index]
+    return heat_rgba(cam01)
 
 
 def compose(
@@ -286,5 +334,7 @@ def compose(
     grey = 1.0 - grey01 if invert else grey01
     if cam01 is None or cam01.shape != grey.shape:
         return np.clip(np.rint(grey * 255.0), 0, 255).astype(np.uint8)
+    from trainer.api import render_overlay, side_by_side  # matplotlib: on first use
+
     overlay = render_overlay(grey, cam01, opacity=float(opacity))
     return side_by_side(grey, overlay) if sbs else overlay

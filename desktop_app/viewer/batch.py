@@ -104,14 +104,20 @@ class QtBatchDialog(QDialog):
         self.worker.errored.connect(self._on_errored)
         self.worker.start()
 
-    def _on_yielded(self, row: BatchRow) -> None:
-        self.rows.append(row)
+    def _on_yielded(self, rows: list[BatchRow]) -> None:
+        """One batch's rows, added with the table's painting held (one repaint per batch)."""
         same_model = self.registry.predictor is self.predictor  # else the cache is another's
-        if same_model and row.prediction is not None and row.position is not None:
-            key = (row.item_id, row.position)
-            if key not in self.state.predictions:
-                self.state.store_prediction(key, row.prediction)
-        self._add_row(row)
+        self.table.setUpdatesEnabled(False)
+        try:
+            for row in rows:
+                self.rows.append(row)
+                if same_model and row.prediction is not None and row.position is not None:
+                    key = (row.item_id, row.position)
+                    if key not in self.state.predictions:
+                        self.state.store_prediction(key, row.prediction)
+                self._add_row(row)
+        finally:
+            self.table.setUpdatesEnabled(True)
         self.progress.setValue(len(self.rows))
 
     def _add_row(self, row: BatchRow) -> None:

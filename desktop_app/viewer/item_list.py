@@ -1,20 +1,30 @@
-"""The list of loaded items: thumbnail, name, and either the prediction or why it failed."""
+"""The list of loaded items: thumbnail, name, and either the prediction or why it failed.
+
+DICOM series are grouped under one header row per study ("Study 1 · MR · 3 series"), in the
+order the studies were met, and titled by their series title (number, description, modality,
+slice count; never a patient attribute nor the folder name, which is often the patient's).
+A series shows its series summary, not the answer for the slice on screen; while its strip
+fills in the background, that row is rewritten at most every :data:`REFRESH_MS` (a row's
+text change re-lays the list out), and each row's thumbnail icon is made once.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QStyle, QWidget
 
 from desktop_app.viewer.canvas import to_qimage
 from desktop_app.viewer.state import QtViewerState, ViewerItem
+from trainer.api import CLASS, NOT_MRI, slice_call
 
 __all__ = ["QtItemList"]
 
 ITEM_ROLE = Qt.ItemDataRole.UserRole
 ERROR_COLOR = QColor(255, 120, 110)
 OOD_COLOR = QColor(240, 190, 90)
+REFRESH_MS = 150  # series rows whose slices were classified meanwhile are rewritten together
 
 
 class QtItemList(QListWidget):
@@ -24,6 +34,14 @@ class QtItemList(QListWidget):
         super().__init__(parent)
         self.state = state
         self._rows: dict[int, QListWidgetItem] = {}
+        self._studies: dict[str, QListWidgetItem] = {}  # study key -> its header row
+        self._study_items: dict[str, list[ViewerItem]] = {}
+        self._icons: dict[int, QIcon] = {}  # item id -> its thumbnail icon, made once
+        self._classified: set[int] = set()  # series whose rows wait for the timer
+        self._later = QTimer(self)
+        self._later.setSingleShot(True)
+        self._later.setInterval(REFRESH_MS)
+        self._later.timeout.connect(self._refresh_classified)
         self.setIconSize(QSize(56, 56))
         self.setUniformItemSizes(False)
         self.setWordWrap(True)
@@ -34,6 +52,7 @@ class QtItemList(QListWidget):
         state.items_added.connect(self._on_items_added)
         state.items_cleared.connect(self._on_items_cleared)
         state.item_updated.connect(self._on_item_updated)
+        state.slice_classified.connect(self._on_slice_classified)
         state.current_changed.connect(self._on_current_changed)
         self.currentItemChanged.connect(self._on_current_item_changed)
 
@@ -49,12 +68,63 @@ class QtItemList(QListWidget):
             if item.scan is None:
                 row.setFlags(row.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             self._rows[item.id] = row
-            self.addItem(row)
+            study = _study_of(item)
+            if study:
+                members = self._study_items.setdefault(study, [])
+                header = self._study_header(study)
+                last = self._rows[members[-1].id] if members else header
+                self.insertItem(self.row(last) + 1, row)
+                members.append(item)
+                self._refresh_header(study)
+            else:
+                self.addItem(row)
             self._refresh(item)
+
+    def _study_header(self, study: str) -> QListWidgetItem:
+        """The header row of a study, made (at the end of the list) the first time."""
+        header = self._studies.get(study)
+        if header is None:
+            header = QListWidgetItem()
+            header.setFlags(Qt.ItemFlag.ItemIsEnabled)  # not selectable: a heading
+            font = QFont(self.font())
+            font.setBold(True)
+            header.setFont(font)
+            self._studies[study] = header
+            self.addItem(header)
+        return header
+
+    def _refresh_header(self, study: str) -> None:
+        members = self._study_items.get(study, [])
+        number = list(self._studies).index(study) + 1
+        modalities = sorted(
+            {m.scan.series.modality for m in members if m.scan and m.scan.series} - {""}
+        )
+        parts = [f"Study {number}", *modalities, f"{len(members)} series"]
+        self._studies[study].setText(" · ".join(parts))
+
+    def study_titles(self) -> list[str]:
+        """The header rows' texts, in list order (tests read them)."""
+        return [header.text() for header in self._studies.values()]
 
     def _on_items_cleared(self) -> None:
         self._rows.clear()
+        self._studies.clear()
+        self._study_items.clear()
+        self._icons.clear()
+        self._classified.clear()
         self.clear()
+
+    def _on_slice_classified(self, item_id: int) -> None:
+        self._classified.add(item_id)
+        if not self._later.isActive():
+            self._later.start()
+
+    def _refresh_classified(self) -> None:
+        ids, self._classified = self._classified, set()
+        for item_id in ids:
+            item = self.state.item_by_id(item_id)
+            if item is not None and item.is_series:
+                self._refresh(item)
 
     def _on_item_updated(self, item: ViewerItem) -> None:
         self._refresh(item)
@@ -70,12 +140,18 @@ class QtItemList(QListWidget):
         row = self.row_for(item)
         if row is None:
             return
-        row.setIcon(self._icon(item))
-        title = item.name
-        if item.is_series:
+        icon = self._icons.get(item.id)
+        if icon is None:
+            icon = self._icons[item.id] = self._icon(item)
+            row.setIcon(icon)
+        series = item.scan.series if item.scan is not None else None
+        title = series.title if series is not None else item.name
+        if item.is_series and series is None:
             title += f"  ({item.n_slices} slices)"
-        row.setText(f"{title}\n{self._status(item)}")
-        tip = [str(item.source)]
+        text = f"{title}\n{self._status(item)}"
+        if row.text() != text:  # an unchanged row costs no new layout
+            row.setText(text)
+        tip = [str(item.source), *(series.notes if series is not None else ())]
         if item.error:
             tip += item.details[:30] or [item.error]
             if len(item.details) > 30:
@@ -83,7 +159,7 @@ class QtItemList(QListWidget):
         row.setToolTip("\n".join(tip))
         if item.error or self.state.error(item):
             row.setForeground(QBrush(ERROR_COLOR))
-        elif (p := self.state.prediction(item)) is not None and p.ood:
+        elif self._looks_unlike_mri(item):
             row.setForeground(QBrush(OOD_COLOR))
         else:
             row.setData(Qt.ItemDataRole.ForegroundRole, None)
@@ -93,14 +169,20 @@ class QtItemList(QListWidget):
             return f"⚠ {item.error}"
         if (error := self.state.error(item)) is not None:
             return f"⚠ {error.split(': ', 1)[-1]}"
+        if item.is_series:  # the series, not the slice on screen
+            return self.state.series_summary(item)
         pred = self.state.prediction(item)
         if pred is None:
-            return item.position_label or "classifying…"
-        p = pred.probabilities[pred.predicted_class]
-        where = f"{item.position_label}: " if item.is_series else ""
-        if pred.ood:
-            return f"{where}⚠ not like a brain MRI"
-        return f"{where}{pred.predicted_class} {p:.1%}"  # as the prediction panel shows it
+            return "classifying…"
+        call = slice_call(pred)  # as the prediction panel shows it
+        return call.headline() if call.state == CLASS else f"⚠ {call.headline()}"
+
+    def _looks_unlike_mri(self, item: ViewerItem) -> bool:
+        if item.is_series:
+            result = self.state.series_result(item)
+            return result is not None and result.state == NOT_MRI
+        pred = self.state.prediction(item)
+        return pred is not None and slice_call(pred).state == NOT_MRI
 
     def _icon(self, item: ViewerItem) -> QIcon:
         if item.error:
@@ -118,3 +200,9 @@ class QtItemList(QListWidget):
         item = self.state.item_by_id(int(current.data(ITEM_ROLE)))
         if item is not None and item.scan is not None:
             self.state.select(item)
+
+
+def _study_of(item: ViewerItem) -> str:
+    """The study key of a DICOM series ("" for anything else)."""
+    series = item.scan.series if item.scan is not None else None
+    return series.study if series is not None else ""

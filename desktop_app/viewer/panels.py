@@ -7,7 +7,7 @@ Each panel takes the :class:`QtViewerState` in its constructor, redraws itself f
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -26,7 +26,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.viewer.state import CAM_LABELS, PREDICTED, QtViewerState, ViewerItem
+from desktop_app.viewer.canvas import to_qimage
+from desktop_app.viewer.state import (
+    CAM_LABELS,
+    NO_TUMOUR,
+    PREDICTED,
+    QtViewerState,
+    ViewerItem,
+)
+from trainer.api import localization_sentence, slice_call
 
 __all__ = ["QtCamControls", "QtMetadataPanel", "QtPredictionPanel"]
 
@@ -136,13 +144,11 @@ class QtPredictionPanel(QGroupBox):
             self.headline.setText(
                 "Predicting…" if self.busy or self.state.classes else "Waiting for the model…"
             )
-        elif pred.ood:
-            # no big class headline for an image the model was not made for: a
-            # "notumor 100.0 %" would be read before the warning under it
-            self.headline.setText("Not like a brain MRI")
         else:
-            p = pred.probabilities[pred.predicted_class]
-            self.headline.setText(f"{pred.predicted_class}  {p:.1%}")
+            # the state first (trainer.series_call): no big class headline for an image the
+            # model was not made for, nor for an unsure one: a "notumor 100.0 %" would be
+            # read before the warning under it
+            self.headline.setText(slice_call(pred).headline())
         for name, bar in self.bars.items():
             value = pred.probabilities.get(name, 0.0) if pred is not None else 0.0
             bar.setValue(round(value * 1000))
@@ -163,12 +169,13 @@ class QtPredictionPanel(QGroupBox):
 
 
 class QtCamControls(QGroupBox):
-    """Overlay on/off, opacity, method, target class, side by side."""
+    """Overlay on/off, opacity, method, target class, side by side; the map's legend and
+    what was measured about it."""
 
     opacity_committed = Signal(float)  # slider released: worth saving in the settings
 
     def __init__(self, state: QtViewerState, parent: QWidget | None = None) -> None:
-        super().__init__("Grad-CAM overlay", parent)
+        super().__init__("Heat map", parent)
         self.state = state
         d = state.display
         self.show_overlay = QCheckBox("Show overlay")
@@ -183,6 +190,12 @@ class QtCamControls(QGroupBox):
             self.method.addItem(label, key)
         self.method.setCurrentIndex(max(0, self.method.findData(d.cam_method)))
         self.target = QComboBox()
+        self.legend = QLabel()  # filled with the first map: see fill_legend
+        self.legend.setMinimumSize(150, 10)
+        self.legend.setToolTip(
+            "The colour scale of the map: parts below half of its strongest point are not "
+            "coloured; brighter means stronger evidence."
+        )
         self.side_by_side = QCheckBox("Side by side with the original")
         self.side_by_side.setChecked(d.side_by_side)
         self.status = QLabel("")
@@ -199,7 +212,13 @@ class QtCamControls(QGroupBox):
         form.addRow(self.show_overlay)
         form.addRow("Opacity", opacity_row)
         form.addRow("Method", self.method)
-        form.addRow("Target class", self.target)
+        form.addRow("Explain", self.target)
+        legend_row = QHBoxLayout()
+        legend_row.addWidget(QLabel("weak"))
+        legend_row.addWidget(self.legend)
+        legend_row.addWidget(QLabel("strongest"))
+        legend_row.addStretch(1)
+        form.addRow("Scale", legend_row)
         form.addRow(self.side_by_side)
         form.addRow(self.status)
         form.addRow(self.explanation)
@@ -215,10 +234,18 @@ class QtCamControls(QGroupBox):
         state.results_changed.connect(self._update_explanation)
         self._on_classes_changed(state.classes)
 
+    def fill_legend(self) -> None:
+        """Draw the colour scale, once. Not while the window is built: it needs matplotlib's
+        colour map (a few tenths of a second of imports, issue 22); the viewer calls this when
+        it shows its first map, whose colours the worker has already computed with it."""
+        if self.legend.pixmap().isNull():
+            from trainer.api import legend_rgba
+
+            self.legend.setPixmap(QPixmap.fromImage(to_qimage(legend_rgba(150, 10))))
+
     def set_busy(self, busy: bool) -> None:
-        self.status.setText(
-            f"Computing {CAM_LABELS[self.state.display.cam_method]}…" if busy else ""
-        )
+        method = self.state.display.cam_method
+        self.status.setText(f"Computing the heat map ({CAM_LABELS[method]})…" if busy else "")
 
     def _on_current_changed(self, _item: ViewerItem | None) -> None:
         # the state resets the target for each image; the box must say so
@@ -235,10 +262,22 @@ class QtCamControls(QGroupBox):
         if not target:
             self.explanation.setText("")
             return
+        if self.state.map_withheld():
+            self.explanation.setText(
+                "No map is drawn for a \u201cno tumour\u201d answer: there is no lesion to point "
+                "at. To see what would speak for a tumour class, choose it under Explain."
+            )
+            return
+        what = (
+            "what the model took as normal-looking brain, not a lesion"
+            if target == NO_TUMOUR
+            else "not an outline of a tumour"
+        )
         self.explanation.setText(
-            f"Red marks the parts of the image that most raised the model's score for "
-            f"\u201c{target}\u201d; blue, the least. It is not an outline of a tumour: there is "
-            "always a red area, even when the model is unsure or sees no tumour. "
+            f"Coloured: the parts of the image that most raised the model's score for "
+            f"\u201c{target}\u201d (the strongest half of the map; weaker parts are left "
+            f"uncoloured). It is {what}. "
+            f"{localization_sentence(self.state.model_meta, target)} "
             "Help \u2192 Reading the screen explains more."
         )
 

@@ -20,17 +20,22 @@ from PySide6.QtCore import QObject, Signal
 from desktop_app.settings import DEFAULT_CAM_METHOD, DEFAULT_OPACITY
 
 if TYPE_CHECKING:
-    from trainer.api import Prediction, Scan, ScanSlice, Window
+    from trainer.api import Prediction, Scan, ScanSlice, SeriesCall, SliceCall, Window
 
 __all__ = ["CAM_LABELS", "PREDICTED", "QtViewerState", "ViewerItem"]
 
 CAM_LABELS = {
+    "": "Default map",
     "gradcam": "Grad-CAM",
     "gradcam++": "Grad-CAM++",
     "eigencam": "EigenCAM",
     "layercam": "LayerCAM",
+    "hirescam": "HiResCAM",
+    "xgradcam": "XGrad-CAM",
+    "occlusion": "Occlusion (slow)",
 }
 PREDICTED = ""  # target-class value meaning "the predicted class"
+NO_TUMOUR = "notumor"  # the data set's class name for a slice without a tumour
 MAX_CAMS = 64  # CAM maps kept in memory (a series scrolled end to end would hold hundreds)
 
 _ids = itertools.count(1)
@@ -101,6 +106,7 @@ class QtViewerState(QObject):
     view_changed = Signal()  # slice, window or display setting: the canvas redraws
     results_changed = Signal()  # a prediction, CAM or error arrived (or the cache was cleared)
     classes_changed = Signal(list)  # the active model's classes
+    slice_classified = Signal(int)  # item id: one of its slices has its prediction now
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -108,6 +114,7 @@ class QtViewerState(QObject):
         self.current: ViewerItem | None = None
         self.display = DisplaySettings()
         self.classes: list[str] = []
+        self.model_meta: dict[str, Any] = {}  # the active model's metadata (what it says of itself)
         self.predictions: dict[SliceKey, Prediction] = {}
         self.cams: dict[CamKey, np.ndarray] = {}  # float maps in [0, 1] (exports use these)
         self.heats: dict[CamKey, np.ndarray] = {}  # the same maps coloured, uint8 RGB (display)
@@ -183,9 +190,10 @@ class QtViewerState(QObject):
             self.view_changed.emit()
             self.results_changed.emit()
 
-    def set_classes(self, classes: list[str]) -> None:
-        """A new model: its classes, and every cached result is void."""
+    def set_classes(self, classes: list[str], meta: dict[str, Any] | None = None) -> None:
+        """A new model: its classes (and metadata), and every cached result is void."""
         self.classes = list(classes)
+        self.model_meta = dict(meta or {})
         if self.display.target not in self.classes:
             self.display.target = PREDICTED
         self.predictions.clear()
@@ -233,6 +241,69 @@ class QtViewerState(QObject):
     def store_prediction(self, key: SliceKey, prediction: Prediction) -> None:
         self.predictions[key] = prediction
         self._announce(key)
+        self.slice_classified.emit(key[0])
+
+    def store_predictions(self, results: list[tuple[SliceKey, Prediction]]) -> None:
+        """A batch of the strip's background work: stored at once, then one
+        ``slice_classified`` per item, so that the widgets redraw once per batch."""
+        for key, prediction in results:
+            self.predictions[key] = prediction
+        current = self.slice_key()
+        positions = {item.id: item.position for item in self.items}
+        for key, _ in results:
+            if key == current or positions.get(key[0]) == key[1]:
+                self._announce(key)
+        for item_id in dict.fromkeys(key[0] for key, _ in results):
+            self.slice_classified.emit(item_id)
+
+    # -- the series: every slice's call, and the series' summary ----------------------------
+    def slice_calls(self, item: ViewerItem) -> list[SliceCall | None]:
+        """Each slice's call (trainer.series_call), None where there is no prediction yet."""
+        from trainer.api import slice_call
+
+        calls: list[SliceCall | None] = []
+        for position in range(item.n_slices):
+            prediction = self.predictions.get((item.id, position))
+            calls.append(slice_call(prediction) if prediction is not None else None)
+        return calls
+
+    def series_result(self, item: ViewerItem) -> SeriesCall | None:
+        """The series call (trainer.series_call) once every slice of the series has its
+        prediction or its error; None before that, and for an item that is not a series."""
+        from trainer.api import series_call
+
+        if not item.is_series:
+            return None
+        keys = [(item.id, position) for position in range(item.n_slices)]
+        done = [key for key in keys if key in self.predictions]
+        if not done or any(key not in self.predictions and key not in self.errors for key in keys):
+            return None
+        predictions = [self.predictions[key] for key in done]
+        return series_call(predictions, self.classes, [key[1] for key in done])
+
+    def series_summary(self, item: ViewerItem) -> str:
+        """The series call's summary once every slice is classified, else how far it got;
+        "" for an item that is not a series."""
+        if not item.is_series:
+            return ""
+        result = self.series_result(item)
+        if result is None:
+            done = sum((item.id, p) in self.predictions for p in range(item.n_slices))
+            return f"classifying slices: {done} of {item.n_slices}"
+        failed = item.n_slices - result.slices
+        return result.summary + (f" ({failed} could not be classified)" if failed else "")
+
+    def map_withheld(self, item: ViewerItem | None = None) -> bool:
+        """Is the map for this slice withheld? For a "no tumour" answer explained as the
+        predicted class there is no lesion to point at, and a coloured patch on a healthy
+        brain is the first thing a reader takes for one; the user can still ask for the map
+        of any class under "Explain"."""
+        pred = self.prediction(item)
+        return (
+            self.display.target == PREDICTED
+            and pred is not None
+            and (pred.predicted_class == NO_TUMOUR)
+        )
 
     def heat(self, item: ViewerItem | None = None) -> np.ndarray | None:
         key = self.cam_key(item)

@@ -46,6 +46,7 @@ from desktop_app.settings import AppSettings
 from desktop_app.viewer import windowing
 from desktop_app.viewer.analysis import (
     AnalysisRequest,
+    BatchResult,
     CamResult,
     ErrorResult,
     PredictionResult,
@@ -59,19 +60,22 @@ from desktop_app.viewer.export import read_identifiers, save_png, write_report
 from desktop_app.viewer.item_list import QtItemList
 from desktop_app.viewer.panels import QtCamControls, QtMetadataPanel, QtPredictionPanel
 from desktop_app.viewer.state import CAM_LABELS, PREDICTED, QtViewerState, ViewerItem
+from desktop_app.viewer.strip import QtSeriesStrip
 from desktop_app.workers import QtGeneratorWorker
 from trainer import NOT_FOR_CLINICAL_USE
-from trainer.api import render_overlay
+from trainer.api import CLASS, SeriesStrip, slice_call
 
 __all__ = ["IMAGE_FILTER", "QtViewerTab"]
 
 log = logging.getLogger(__name__)
 
 IMAGE_FILTER = (
-    "Scans (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.dcm *.dicom *.ima);;"
-    "DICOM files (*.dcm *.dicom *.ima);;All files (*)"
+    "Scans (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.dcm *.dicom *.ima DICOMDIR);;"
+    "DICOM files (*.dcm *.dicom *.ima DICOMDIR);;All files (*)"
 )
 SLICE_DEBOUNCE_MS = 120
+STRIP_BATCH = 8  # slices per background job: one model batch, then a chance to stop
+CINE_INTERVAL_MS = 125  # 8 slices a second, as a reader pages through a series
 
 
 class QtViewerTab(QWidget):
@@ -100,11 +104,12 @@ class QtViewerTab(QWidget):
         self._analysis_timer.timeout.connect(self._start_analysis)
         self.batch_dialog: QtBatchDialog | None = None
         self._presets: dict[str, Any] = {}
+        self._measured_on: tuple[int, int] | None = None  # the slice the canvas's line is on
         self.setAcceptDrops(True)
         self._build()
         self._connect()
         if registry.predictor is not None:
-            self.state.set_classes(registry.predictor.classes)
+            self.state.set_classes(registry.predictor.classes, registry.predictor.meta)
 
     # ------------------------------------------------------------------------------------
     # Layout
@@ -189,6 +194,21 @@ class QtViewerTab(QWidget):
         bar.addWidget(self.preset_box)
         bar.addWidget(self.reset_button)
         bar.addWidget(self.invert_box)
+        bar.addSpacing(12)
+        # the measuring line (canvas.py): a left drag measures while "Measure" is on
+        self.measure_button = self._tool(
+            "Measure",
+            "Measure a distance: drag across the image (or hold Shift and drag); "
+            "in millimetres when the file gives the pixel size",
+            self.canvas.set_measure_mode,
+        )
+        self.measure_button.setCheckable(True)
+        self.clear_measure_button = self._tool(
+            "Clear", "Remove the measured line (Esc)", self.canvas.clear_measurement
+        )
+        self.clear_measure_button.setEnabled(False)
+        bar.addWidget(self.measure_button)
+        bar.addWidget(self.clear_measure_button)
         bar.addStretch(1)
         return bar
 
@@ -201,17 +221,60 @@ class QtViewerTab(QWidget):
 
     def _build_slice_bar(self) -> QWidget:
         self.slice_bar = QWidget()
-        row = QHBoxLayout(self.slice_bar)
-        row.setContentsMargins(4, 0, 4, 0)
+        column = QVBoxLayout(self.slice_bar)
+        column.setContentsMargins(4, 0, 4, 0)
+        column.setSpacing(2)
+        row = QHBoxLayout()
         self.slice_slider = QSlider(Qt.Orientation.Horizontal)
-        self.slice_slider.setToolTip("Slice (mouse wheel or arrow keys over the image)")
+        self.slice_slider.setToolTip(
+            "Slice (mouse wheel, arrow keys, Home and End over the image; space plays)"
+        )
         self.slice_label = QLabel()
         self.slice_label.setMinimumWidth(110)
+        self.cine_button = self._tool(
+            "Play", "Play the slices as a movie (space)", self.toggle_cine
+        )
+        self.cine_button.setCheckable(True)
         row.addWidget(QLabel("Slice"))
         row.addWidget(self.slice_slider, 1)
         row.addWidget(self.slice_label)
+        row.addWidget(self.cine_button)
+        column.addLayout(row)
+        # one cell per slice, coloured by its call, and the series summary (strip.py)
+        self.strip = QtSeriesStrip(self.state)
+        column.addWidget(self.strip)
+        self._cine = QTimer(self)
+        self._cine.setInterval(CINE_INTERVAL_MS)
+        self._cine.timeout.connect(self._on_cine_timeout)
         self.slice_bar.hide()
         return self.slice_bar
+
+    # cine -------------------------------------------------------------------------------------
+    def toggle_cine(self) -> None:
+        """Play or pause the series, looping; stops by itself when the item has one slice."""
+        item = self.state.current
+        playing = not self._cine.isActive() and item is not None and item.is_series
+        if playing:
+            self._cine.start()
+        else:
+            self._cine.stop()
+        with QSignalBlocker(self.cine_button):
+            self.cine_button.setChecked(playing)
+        self.cine_button.setText("Pause" if playing else "Play")
+
+    def _on_cine_timeout(self) -> None:
+        item = self.state.current
+        if item is None or not item.is_series:
+            self.toggle_cine()
+            return
+        self.state.set_position((item.position + 1) % item.n_slices)
+        self._schedule_analysis(SLICE_DEBOUNCE_MS)
+
+    def _on_slice_jumped(self, where: int) -> None:
+        item = self.state.current
+        if item is not None and item.n_slices:
+            self.state.set_position(0 if where == 0 else item.n_slices - 1)
+            self._schedule_analysis(SLICE_DEBOUNCE_MS)
 
     def _connect(self) -> None:
         s = self.state
@@ -219,9 +282,12 @@ class QtViewerTab(QWidget):
         s.view_changed.connect(self._on_view_changed)
         s.results_changed.connect(self._on_results_changed)
         self.canvas.slice_stepped.connect(self._on_slice_stepped)
+        self.canvas.slice_jumped.connect(self._on_slice_jumped)
+        self.canvas.cine_toggled.connect(self.toggle_cine)
         self.canvas.window_dragged.connect(self._on_window_dragged)
         self.canvas.window_reset_requested.connect(self.reset_window)
         self.canvas.zoom_changed.connect(self._on_zoom_changed)
+        self.canvas.measurement_changed.connect(self._on_measurement_changed)
         self.slice_slider.valueChanged.connect(self._on_slice_slider_value_changed)
         self.invert_box.toggled.connect(self._on_invert_toggled)
         self.preset_box.activated.connect(self._on_preset_activated)
@@ -343,7 +409,10 @@ class QtViewerTab(QWidget):
             self._analysis, self._analysis_request = None, None
         predictor = self.registry.predictor
         self.prediction_panel.set_model_problem(None)
-        self.state.set_classes(predictor.classes if predictor is not None else [])
+        if predictor is not None:
+            self.state.set_classes(predictor.classes, predictor.meta)
+        else:
+            self.state.set_classes([])
         self.status_message.emit(f"Model ready: {entry.summary}")
         self._schedule_analysis(0)
 
@@ -375,8 +444,13 @@ class QtViewerTab(QWidget):
             self.canvas.set_picture(None)
             self.canvas.set_corner_text()
             return
+        if (item.id, item.position) != self._measured_on:
+            self.canvas.clear_measurement()  # a line measures the slice it was drawn on
+            self._measured_on = (item.id, item.position)
         d = self.state.display
-        heat = self.state.heat() if d.overlay else None
+        heat = self.state.heat() if d.overlay and not self.state.map_withheld() else None
+        if heat is not None:
+            self.cam_controls.fill_legend()
         self.canvas.set_picture(self._grey_u8(item), heat, d.opacity, d.side_by_side)
         self._update_corners(item)
         if self.settings.opacity != d.opacity:
@@ -408,21 +482,27 @@ class QtViewerTab(QWidget):
     def _update_corners(self, item: ViewerItem) -> None:
         slc = item.current_slice
         assert slc is not None
-        top_left = [item.name]
+        series = item.scan.series if item.scan is not None else None
+        # a series by its title (folders are often named after the patient), a file by name
+        top_left = [series.title if series is not None else item.name]
         if item.is_series:
             top_left.append(f"Slice {item.position + 1} / {item.n_slices}")
-        if desc := slc.meta.get("Series description"):
+        if series is None and (desc := slc.meta.get("Series description")):
             top_left.append(desc)
+        geometry = slc.geometry
+        if geometry is not None and (where := geometry.describe()):
+            top_left.append(where)  # slice position and thickness
+        self.canvas.set_reading_aids(
+            geometry.markers() if geometry is not None else {},
+            geometry.spacing if geometry is not None else None,  # (rows, columns) in mm
+        )
         d = self.state.display
         pred = self.state.prediction()
         top_right = []
-        if pred is not None:
-            top_right.append(
-                f"{pred.predicted_class} {pred.probabilities[pred.predicted_class]:.1%}"
-            )
-            if pred.ood:
-                top_right.append("⚠ probably not a brain MRI")
-        if d.overlay and self.state.cam() is not None:
+        if pred is not None:  # the state first, as the panel says it (trainer.series_call)
+            call = slice_call(pred)
+            top_right.append(("⚠ " if call.state != CLASS else "") + call.headline())
+        if d.overlay and self.state.cam() is not None and not self.state.map_withheld():
             target = d.target or "predicted class"
             top_right.append(f"{CAM_LABELS[d.cam_method]} · {target} · {d.opacity:.0%}")
         window = item.window or (windowing.effective_window(slc) if slc.voi_lut is None else None)
@@ -436,6 +516,12 @@ class QtViewerTab(QWidget):
             bottom_left="\n".join(bottom_left),
             bottom_right=NOT_FOR_CLINICAL_USE,
         )
+
+    def _on_measurement_changed(self) -> None:
+        text = self.canvas.measurement_text()
+        self.clear_measure_button.setEnabled(bool(text))
+        if text:
+            self.status_message.emit(f"Measured: {text}")
 
     def _on_zoom_changed(self, _zoom: float) -> None:
         if self.state.current is not None and self.state.current.current_slice is not None:
@@ -520,12 +606,36 @@ class QtViewerTab(QWidget):
             self._analysis_timer.start(delay_ms)
 
     def _pending_request(self) -> AnalysisRequest | None:
-        """What the slice on screen still lacks, else the prediction of the next loaded item
-        that has none (so the list shows every item's class, not "not classified yet"), else
-        None."""
+        """What the slice on screen still lacks; else the other slices of the series on
+        screen, nearest to it first (the strip fills around where the reader is); else the
+        prediction of the next loaded item that has none (so the list shows every item's
+        class, not "not classified yet"); else the other series' slices (so the list shows
+        each series' summary); else None."""
         if self.registry.predictor is None:
             return None
-        return self._request_for_current() or self._next_unclassified()
+        current = [self.state.current] if self.state.current is not None else []
+        return (
+            self._request_for_current()
+            or self._next_slices(current)
+            or self._next_unclassified()
+            or self._next_slices(self.state.items)
+        )
+
+    def _next_slices(self, items: Sequence[ViewerItem]) -> AnalysisRequest | None:
+        """A batch of unclassified slices of the first series among ``items`` that has any,
+        nearest to its slice on screen first."""
+        for item in items:
+            if item.scan is None or not item.is_series:
+                continue
+            known = self.state.predictions.keys() | self.state.errors.keys()
+            todo = [p for p in range(item.n_slices) if (item.id, p) not in known]
+            if not todo:
+                continue
+            todo.sort(key=lambda p: (abs(p - item.position), p))
+            batch = tuple(((item.id, p), item.scan.slices[p]) for p in todo[:STRIP_BATCH])
+            first_key, first_slice = batch[0]
+            return AnalysisRequest(first_key, first_slice, item.name, False, None, batch)
+        return None
 
     def _next_unclassified(self) -> AnalysisRequest | None:
         for item in self.state.items:
@@ -582,7 +692,9 @@ class QtViewerTab(QWidget):
     def _on_analysis_yielded(self, worker: QtGeneratorWorker, predictor: Any, result: Any) -> None:
         if predictor is not self.registry.predictor:
             return  # computed with a model that is no longer active
-        if isinstance(result, PredictionResult):
+        if isinstance(result, BatchResult):  # the strip's background work: one update
+            self.state.store_predictions([(r.key, r.prediction) for r in result.results])
+        elif isinstance(result, PredictionResult):
             self.state.store_prediction(result.key, result.prediction)
         elif isinstance(result, CamResult):
             self.state.store_cam(result.key, result.cam, result.heat)
@@ -659,7 +771,7 @@ class QtViewerTab(QWidget):
         """The overlay as shown (window, invert, opacity, side by side), or None without one."""
         item = self.state.current
         cam = self.state.cam()
-        if item is None or cam is None or item.current_slice is None:
+        if item is None or cam is None or item.current_slice is None or self.state.map_withheld():
             return None
         d = self.state.display
         return compose(self._grey(item), cam, d.opacity, d.invert, d.side_by_side)
@@ -677,7 +789,8 @@ class QtViewerTab(QWidget):
             QMessageBox.information(
                 self,
                 "No overlay",
-                "There is no Grad-CAM overlay to save yet: open a scan and wait for its overlay.",
+                "There is no heat map to save: open a scan and wait for its map (none is drawn "
+                "for a \u201cno tumour\u201d answer unless you choose a class to explain).",
             )
             return None
         if path is None:
@@ -750,13 +863,20 @@ class QtViewerTab(QWidget):
         d = self.state.display
         grey = self._grey(item)
         grey = 1.0 - grey if d.invert else grey
-        cam = self.state.cam()
-        overlay = render_overlay(grey, cam, opacity=d.opacity) if cam is not None else None
+        cam = None if self.state.map_withheld() else self.state.cam()
+        overlay = None
+        if cam is not None:
+            from trainer.api import render_overlay  # matplotlib's colour map: on first use
+
+            overlay = render_overlay(grey, cam, opacity=d.opacity)
         source = _report_source(item, include)
         window = item.window
+        method = CAM_LABELS[d.cam_method] if d.cam_method else f"default ({predictor.map_spec})"
         extra = [
-            f"Grad-CAM method: {CAM_LABELS[d.cam_method]}; target class: "
-            f"{d.target if d.target != PREDICTED else 'predicted class'}; opacity {d.opacity:.0%}",
+            f"Heat map: {method}; target class: "
+            f"{d.target if d.target != PREDICTED else 'predicted class'}; opacity {d.opacity:.0%}"
+            if cam is not None
+            else "Heat map: not drawn (a \u201cno tumour\u201d answer has no lesion to point at)",
             f"Display window: C {window.center:g} / W {window.width:g}"
             if window
             else "Display window: the file's own",
@@ -772,7 +892,21 @@ class QtViewerTab(QWidget):
             "extra_lines": extra,
             "include_identifiers": include,
             "identifiers": identifiers if include else None,
+            "series": self._series_strip(item),
         }
+
+    def _series_strip(self, item: ViewerItem) -> SeriesStrip | None:
+        """The strip and summary for the report of a series slice, as the viewer shows them."""
+        if not item.is_series or item.scan is None:
+            return None
+        series = item.scan.series
+        return SeriesStrip(
+            title=series.title if series is not None else item.scan.description,
+            summary=self.state.series_summary(item),
+            calls=tuple(self.state.slice_calls(item)),
+            classes=tuple(self.state.classes),
+            current=item.position,
+        )
 
     def _on_report_written(self, path: Path) -> None:
         self.settings.last_folder = str(Path(path).parent)

@@ -6,10 +6,22 @@ Writes into ``docs/screenshots/``:
 
 * ``viewer-image.png``: the bundled sample scans (``assets/samples``, one drawn at random from
   each class of the test half), all four in the list with their probabilities; the one shown
-  large is the tumour sample the model classifies correctly (its name starts with its
-  class) with the highest probability, with its Grad-CAM overlay;
+  large is chosen by a rule fixed before looking at any map: among the tumour samples the
+  model classifies correctly (the name starts with the class), the one of the class whose map
+  was measured to fall on the lesion most often on the validation lesion boxes (the model
+  file's ``cam_localization``, written by ``benchmarks/cam_localization.py --record``), ties
+  and models without that record broken by the highest probability; with its heat map;
 * ``viewer-dicom.png``: a 5-slice MR series written with pydicom from five images of the
-  shipped mini data set (public data, no patient attributes at all);
+  shipped mini data set (public data, no patient attributes at all), with its per-slice strip
+  and series summary. The five images are coronal T1 post-contrast slices of five different
+  patients: the series says so in its description and claims no orientation, position,
+  spacing or thickness it does not have (so no orientation markers and no ruler are drawn);
+* ``wizard-2-reproduce.png``: the recipe "Reproduce the default model" with the advanced
+  settings open (frozen stages, schedule, early stopping);
+* ``practice-reveal.png`` and ``practice-summary.png``: the Practice tab on the shipped
+  practice set, answered by a scripted "student" who is right except on every fourth slice
+  (it calls those "glioma"): one slice revealed with the model's answer and heat map, then
+  the summary;
 * ``wizard-1-data.png`` … ``wizard-5-keep.png``: the training wizard's five steps. The data
   step checks ``--data`` (default: the data folder of ``--run`` where it exists, else
   ``tests/data/mini``); the recipe step shows the default recipe for this machine with its
@@ -47,9 +59,12 @@ NAMES = (
     "viewer-dicom",
     "wizard-1-data",
     "wizard-2-recipe",
+    "wizard-2-reproduce",
     "wizard-3-training",
     "wizard-4-results",
     "wizard-5-keep",
+    "practice-reveal",
+    "practice-summary",
 )
 TINY_RUN = {
     "backbone": "test_efficientnet",
@@ -64,7 +79,12 @@ TINY_RUN = {
 
 
 def write_demo_series(folder: Path, jpegs: list[Path], size: int = 256) -> Path:
-    """One MR series, one file per slice (16-bit, a default window), no patient attributes."""
+    """One MR series, one file per slice (16-bit, a default window), no patient attributes.
+
+    Honest about what the JPEGs are: coronal slices of different patients, with no geometry.
+    So there is no Image Orientation/Position (Patient), Pixel Spacing, Slice Thickness or field
+    strength here: a reader would take made-up values for facts (an "AX" label on coronal
+    slices is noticed at once)."""
     import pydicom
     from PIL import Image
     from pydicom.dataset import FileMetaDataset
@@ -85,11 +105,8 @@ def write_demo_series(folder: Path, jpegs: list[Path], size: int = 256) -> Path:
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
         ds.FrameOfReferenceUID = frame_uid
         ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "MR", 4, n + 1
-        ds.SeriesDescription = "T1 AX post-contrast (demo)"
-        ds.BodyPartExamined, ds.MRAcquisitionType, ds.MagneticFieldStrength = "BRAIN", "2D", 1.5
-        ds.ImagePositionPatient = [-115.0, -115.0, 6.0 * n]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing, ds.SliceThickness, ds.SpacingBetweenSlices = [0.9, 0.9], 5.0, 6.0
+        ds.SeriesDescription = "Demo: coronal T1 post-contrast, 5 patients"
+        ds.BodyPartExamined = "BRAIN"
         ds.Rows, ds.Columns = grey.shape
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
@@ -99,15 +116,20 @@ def write_demo_series(folder: Path, jpegs: list[Path], size: int = 256) -> Path:
     return folder
 
 
-def _correct_confidence(item: Any, state: Any) -> float:
-    """The top probability of a tumour sample whose name starts with the predicted class, else
-    -1 (a "notumor" image has no lesion for the overlay to show)."""
+def _headline_rank(item: Any, state: Any) -> tuple[float, float]:
+    """(the measured pointing rate of the predicted class's map, its probability) for a
+    correctly classified tumour sample (name starts with the predicted class), else (-1, -1):
+    a "notumor" image has no lesion for the map to show."""
+    from trainer.api import read_localization
+
     prediction = state.prediction(item)
     if prediction is None or not item.name.startswith(f"{prediction.predicted_class}_"):
-        return -1.0
+        return (-1.0, -1.0)
     if prediction.predicted_class == "notumor":
-        return -1.0
-    return float(prediction.probabilities[prediction.predicted_class])
+        return (-1.0, -1.0)
+    measured = read_localization(state.model_meta).get(prediction.predicted_class)
+    rate = measured.hits / measured.n if measured is not None else 0.0
+    return (rate, float(prediction.probabilities[prediction.predicted_class]))
 
 
 class Shooter:
@@ -178,14 +200,14 @@ class Shooter:
                 self.args.timeout,
                 f"{name}: every prediction",
             )
-            first = max(readable, key=lambda i: _correct_confidence(i, viewer.state), default=None)
+            first = max(readable, key=lambda i: _headline_rank(i, viewer.state), default=None)
         if first is not None and viewer.state.current is not first:
             viewer.state.select(first)
             self.wait_until(viewer.is_view_complete, self.args.timeout, f"{name}: overlay")
         if viewer.state.prediction() is None:
             self.problems.append(f"{name}: no prediction ({registry.last_error or 'no model'})")
         elif viewer.state.cam() is None:
-            self.problems.append(f"{name}: no Grad-CAM overlay")
+            self.problems.append(f"{name}: no heat map")
         self.save(name)
 
     # ------------------------------------------------------------------ the wizard
@@ -213,6 +235,14 @@ class Shooter:
             tab.recipe_page.probe_button.click()
             self.wait_until(lambda: bool(measured), 300, "the speed measurement")
             self.save("wizard-2-recipe")
+        if "wizard-2-reproduce" in wanted:
+            recipe = tab.recipe_page
+            recipe.apply_preset("default-model")
+            recipe.advanced_button.setChecked(True)
+            self.save("wizard-2-reproduce")
+            recipe.advanced_button.setChecked(False)
+        if not wanted & {"wizard-3-training", "wizard-4-results", "wizard-5-keep"}:
+            return
         if run is not None:
             tab.open_finished_run(run)
         else:
@@ -233,6 +263,42 @@ class Shooter:
         tab.go_to(KEEP)
         if "wizard-5-keep" in wanted:
             self.save("wizard-5-keep")
+
+    # ------------------------------------------------------------------ practice
+    def practice(self, wanted: set[str]) -> None:
+        """The shipped practice set, answered by a scripted student (right except on every
+        fourth slice, where it says "glioma")."""
+        tab = self.window.practice
+        self.window.tabs.setCurrentWidget(tab)
+        registry = self.window.registry
+        self.wait_until(lambda: registry.predictor is not None, self.args.timeout, "the model")
+        tab.open_practice_set()
+        session = tab.session
+        if session is None:
+            self.problems.append("practice: the practice set did not open")
+            return
+        shown = False
+        for k in range(session.total):
+            item = tab.item
+            if item is None:
+                break
+            self.wait_until(
+                lambda: tab._model_answer is not None or bool(tab._model_note),
+                self.args.timeout,
+                "practice: the model's answer",
+            )
+            wrong = k % 4 == 3
+            tab.answer(session.classes[0] if wrong else item.truth)
+            model = tab._model_answer
+            if not shown and "practice-reveal" in wanted and model and model.overlay is not None:
+                self.save("practice-reveal")
+                shown = True
+            tab.next_slice()
+        if "practice-reveal" in wanted and not shown:
+            self.problems.append("practice: no revealed slice with a heat map")
+        if "practice-summary" in wanted:
+            tab.show_summary()
+            self.save("practice-summary")
 
     def tiny_run(self, tab: Any) -> None:
         """Train the throw-away run through the wizard (Start, like a user)."""
@@ -300,11 +366,14 @@ def main(argv: list[str] | None = None) -> int:
             samples = sorted((ROOT / "assets" / "samples").glob("*.jpg"))
             shooter.viewer("viewer-image", samples, show_best=True)
         if "viewer-dicom" in wanted:
-            series = write_demo_series(Path(tmp) / "T1_AX_demo_series", SERIES_SOURCES)
+            series = write_demo_series(Path(tmp) / "demo_series", SERIES_SOURCES)
             shooter.viewer("viewer-dicom", [series])
         if wanted & {n for n in NAMES if n.startswith("wizard")}:
             shooter.wizard(wanted, data, args.run)
+        if wanted & {"practice-reveal", "practice-summary"}:
+            shooter.practice(wanted)
         shooter.window.training.shutdown()
+        shooter.window.practice.shutdown()
         shooter.window.viewer.shutdown()
         wait_for_all(30.0)
         shooter.window.close()

@@ -27,7 +27,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, LayerCAM
+from pytorch_grad_cam import (
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    HiResCAM,
+    LayerCAM,
+    XGradCAM,
+)
 from pytorch_grad_cam.base_cam import BaseCAM
 from torch import nn
 
@@ -41,6 +48,8 @@ CAM_METHODS: dict[str, type[BaseCAM]] = {
     "gradcam++": GradCAMPlusPlus,
     "eigencam": EigenCAM,
     "layercam": LayerCAM,
+    "hirescam": HiResCAM,
+    "xgradcam": XGradCAM,
 }
 
 
@@ -54,14 +63,36 @@ class CamEngine:
     """
 
     def __init__(
-        self, model: nn.Module, method: str = "gradcam", target_layer: nn.Module | None = None
+        self,
+        model: nn.Module,
+        method: str = "gradcam",
+        target_layer: nn.Module | Sequence[nn.Module] | None = None,
+        contrast_class: int | None = None,
     ) -> None:
+        """``target_layer``: one layer or several (their maps are averaged at the input's
+        resolution, as pytorch-grad-cam does); None for the last spatial feature map.
+        ``contrast_class``: explain "target minus this class" (e.g. a tumour against
+        "notumor") instead of the target's logit alone."""
         if method not in CAM_METHODS:
             raise ValueError(f"unknown CAM method {method!r}; choose one of {sorted(CAM_METHODS)}")
         self.method = method
         self._cam_class = CAM_METHODS[method]
         self._model: nn.Module | None = model
-        self.target_layer = target_layer if target_layer is not None else find_target_layer(model)
+        if target_layer is None:
+            layers = [find_target_layer(model)]
+        elif isinstance(target_layer, nn.Module):
+            layers = [target_layer]
+        else:
+            layers = list(target_layer)
+        if not layers:
+            raise ValueError("need at least one target layer")
+        self.target_layers = _in_forward_order(model, layers)
+        self.contrast_class = contrast_class
+
+    @property
+    def target_layer(self) -> nn.Module:
+        """The last (deepest) target layer."""
+        return self.target_layers[-1]
 
     @property
     def model(self) -> nn.Module:
@@ -84,7 +115,7 @@ class CamEngine:
         """
         model = self.model
         _check_inputs(inputs)
-        targets = _class_targets(target_classes, inputs.shape[0])
+        targets = _class_targets(target_classes, inputs.shape[0], self.contrast_class)
         with _isolated_cam_pass(model, inputs.device):
             x = inputs.detach().clone()  # a normal tensor even if made under inference_mode
             maps = self._run(model, x, targets)
@@ -93,9 +124,11 @@ class CamEngine:
     def _run(
         self, model: nn.Module, x: torch.Tensor, targets: list[_ClassLogit] | None
     ) -> np.ndarray:
-        cam = self._cam_class(model=model, target_layers=[self.target_layer])
-        # Prepended so that the library's own hooks see (and hook) the regrown tensor.
-        cut = self.target_layer.register_forward_hook(_restart_graph, prepend=True)
+        cam = self._cam_class(model=model, target_layers=list(self.target_layers))
+        # Prepended so that the library's own hooks see (and hook) the regrown tensor. Cut at
+        # the earliest layer only: a cut at a later one would stop the gradients that the
+        # earlier layers' maps need.
+        cut = self.target_layers[0].register_forward_hook(_restart_graph, prepend=True)
         try:
             return cam(input_tensor=x, targets=targets)
         finally:
@@ -114,20 +147,26 @@ class CamEngine:
 
 
 class _ClassLogit:
-    """The logit of one class for one image (pre-softmax, as in the Grad-CAM paper).
+    """The logit of one class for one image (pre-softmax, as in the Grad-CAM paper), or its
+    margin over a contrast class ("why glioma rather than no tumour").
 
     Ours rather than the library's ``ClassifierOutputTarget`` so that a bad index is a clear
     ValueError instead of an IndexError deep inside the library.
     """
 
-    def __init__(self, category: int) -> None:
+    def __init__(self, category: int, contrast: int | None = None) -> None:
         self.category = category
+        self.contrast = contrast
 
     def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
         n_classes = model_output.shape[-1]
-        if not 0 <= self.category < n_classes:
-            raise ValueError(f"target class {self.category} out of range for {n_classes} classes")
-        return model_output[..., self.category]
+        for index in (self.category, self.contrast):
+            if index is not None and not 0 <= index < n_classes:
+                raise ValueError(f"target class {index} out of range for {n_classes} classes")
+        logit = model_output[..., self.category]
+        if self.contrast is None or self.contrast == self.category:
+            return logit
+        return logit - model_output[..., self.contrast]
 
 
 def _check_inputs(inputs: torch.Tensor) -> None:
@@ -138,13 +177,26 @@ def _check_inputs(inputs: torch.Tensor) -> None:
         raise ValueError("expected at least one image")
 
 
-def _class_targets(target_classes: Sequence[int] | None, n_images: int) -> list[_ClassLogit] | None:
+def _class_targets(
+    target_classes: Sequence[int] | None, n_images: int, contrast: int | None = None
+) -> list[_ClassLogit] | None:
     if target_classes is None:
+        if contrast is not None:
+            raise ValueError("a contrastive map needs explicit target classes")
         return None  # the library takes each row's argmax
     classes = [operator.index(c) for c in target_classes]
     if len(classes) != n_images:
         raise ValueError(f"need one target class per image: got {len(classes)} for {n_images}")
-    return [_ClassLogit(c) for c in classes]
+    return [_ClassLogit(c, contrast) for c in classes]
+
+
+def _in_forward_order(model: nn.Module, layers: Sequence[nn.Module]) -> list[nn.Module]:
+    """The layers sorted as the model registers them (its forward order for timm CNNs)."""
+    order = {id(m): i for i, m in enumerate(model.modules())}
+    missing = [type(m).__name__ for m in layers if id(m) not in order]
+    if missing:
+        raise ValueError(f"target layer(s) {missing} are not part of the model")
+    return sorted(dict.fromkeys(layers), key=lambda m: order[id(m)])
 
 
 def _restart_graph(module: nn.Module, args: Any, output: Any) -> torch.Tensor:

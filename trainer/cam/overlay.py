@@ -1,4 +1,13 @@
-"""Showing a CAM: back in the original image's geometry, coloured, blended, side by side."""
+"""Showing a CAM: back in the original image's geometry, coloured, blended, side by side.
+
+How a map is shown, and why: a map coloured from its zero up tints the whole slice and reads
+as "the model looked everywhere". Only the strong part is coloured here: below
+:data:`HEAT_FLOOR` of the map's peak the overlay is fully transparent, above it the colour
+fades in over :data:`HEAT_RAMP`, and the colours come from the upper part of a perceptually
+uniform colour map (matplotlib's ``inferno``: dark red to yellow, brightness rising with
+strength, readable in grey print and by most colour-blind readers). The screen, the PNG
+export and the PDF all colour through :func:`heat_rgba`, so they show the same picture.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,20 @@ import numpy as np
 
 from trainer.preprocess import square_to_original
 
-__all__ = ["cam_to_original", "render_overlay", "side_by_side"]
+__all__ = [
+    "HEAT_COLORMAP",
+    "HEAT_FLOOR",
+    "cam_to_original",
+    "heat_rgba",
+    "legend_rgba",
+    "render_overlay",
+    "side_by_side",
+]
+
+HEAT_COLORMAP = "inferno"
+HEAT_FLOOR = 0.5  # of the map's peak: weaker evidence is not coloured at all
+HEAT_RAMP = 0.2  # above the floor, the colour reaches full strength over this much
+_COLOUR_RANGE = (0.35, 1.0)  # the part of the colour map used (its near-black end is skipped)
 
 
 def cam_to_original(cam_square: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -25,14 +47,47 @@ def cam_to_original(cam_square: np.ndarray, height: int, width: int) -> np.ndarr
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def render_overlay(
-    grey01: np.ndarray, cam01: np.ndarray, opacity: float = 0.4, colormap: str = "jet"
+def heat_rgba(
+    cam01: np.ndarray, colormap: str = HEAT_COLORMAP, floor: float = HEAT_FLOOR
 ) -> np.ndarray:
-    """uint8 RGB (H, W, 3): the grey image with the coloured heat map blended on top.
+    """uint8 RGBA (H, W, 4): the map's colour and its per-pixel opacity (0 below ``floor``).
 
-    ``opacity`` 0 gives the plain image, 1 the pure colour map. ``colormap`` is a matplotlib
-    name, so the names match the GUI's list (cv2's colormaps differ in name and colour order).
-    """
+    ``floor`` 0 colours the whole map (the classic look, every pixel opaque)."""
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"floor must be in [0, 1), got {floor}")
+    cam = np.clip(np.nan_to_num(np.asarray(cam01, dtype=np.float32)), 0.0, 1.0)
+    if floor == 0.0:
+        colour = _colormap(colormap)(cam)[..., :3]
+        alpha = np.ones_like(cam)
+    else:
+        strength = np.clip((cam - floor) / (1.0 - floor), 0.0, 1.0)
+        lo, hi = _COLOUR_RANGE
+        colour = _colormap(colormap)(lo + (hi - lo) * strength)[..., :3]
+        alpha = np.clip((cam - floor) / HEAT_RAMP, 0.0, 1.0)
+    return _to_u8(np.concatenate([colour, alpha[..., None]], axis=2))
+
+
+def legend_rgba(
+    width: int, height: int, colormap: str = HEAT_COLORMAP, floor: float = HEAT_FLOOR
+) -> np.ndarray:
+    """uint8 RGBA (height, width, 4): the overlay's scale from 0 (left) to the peak (right),
+    drawn by :func:`heat_rgba` itself, for the legend beside the picture."""
+    ramp = np.broadcast_to(np.linspace(0.0, 1.0, max(width, 2), dtype=np.float32), (height, width))
+    return heat_rgba(ramp, colormap, floor)
+
+
+def render_overlay(
+    grey01: np.ndarray,
+    cam01: np.ndarray,
+    opacity: float = 0.6,
+    colormap: str = HEAT_COLORMAP,
+    floor: float = HEAT_FLOOR,
+) -> np.ndarray:
+    """uint8 RGB (H, W, 3): the grey image with the heat map blended on top.
+
+    Each pixel blends as ``grey·(1 − a) + colour·a`` with ``a = opacity × alpha`` from
+    :func:`heat_rgba`: ``opacity`` 0 gives the plain image, and below ``floor`` of the peak the
+    image shows through untouched. ``colormap`` is a matplotlib name."""
     grey = _as_grey01(grey01)
     cam = np.asarray(cam01, dtype=np.float32)
     if cam.shape != grey.shape:
@@ -42,8 +97,9 @@ def render_overlay(
         )
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must be in [0, 1], got {opacity}")
-    heat = _colormap(colormap)(np.clip(np.nan_to_num(cam), 0.0, 1.0))[..., :3]
-    blended = grey[..., None] * (1.0 - opacity) + heat * opacity
+    rgba = heat_rgba(cam, colormap, floor).astype(np.float64) / 255.0
+    a = rgba[..., 3:] * opacity
+    blended = grey[..., None] * (1.0 - a) + rgba[..., :3] * a
     return _to_u8(blended)
 
 

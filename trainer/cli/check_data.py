@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
@@ -69,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if args.pairs_csv:
         write_pairs_csv(report, args.pairs_csv)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        from trainer.jsontext import json_text
+
+        print(json_text(report.to_dict()))
     else:
         print(format_report(report))
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from trainer import NOT_FOR_CLINICAL_USE
 
@@ -53,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         args.dedup,
     )
     if args.json:
-        print(json.dumps(r, indent=2, default=float))
+        from trainer.jsontext import json_text
+
+        print(json_text(r))
         return 0
     for rel, reason in r["skipped"]:
         print(f"skipped {rel}: {reason}")

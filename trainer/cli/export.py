@@ -21,8 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trainer.atomic import check_writable
     from trainer.modelfile import load_model_file, save_model_file
 
+    check_writable(args.out)  # a read-only or full destination: said before the model loads
     loaded = load_model_file(args.model)
     meta = dict(loaded.meta)
     if args.name:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +17,9 @@ def run(args: argparse.Namespace) -> int:
 
     meta = read_metadata(args.model)
     if args.json:
-        print(json.dumps(meta, indent=2))
+        from trainer.jsontext import json_text
+
+        print(json_text(meta))
         return 0
     m = meta.get("metrics", {})
     lines = [

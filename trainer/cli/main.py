@@ -12,7 +12,8 @@ import importlib
 import sys
 
 from trainer import NOT_FOR_CLINICAL_USE, __version__
-from trainer.errors import BrainMRIError
+from trainer.errors import BrainMRIError, os_error_text
+from trainer.names import printable
 
 COMMANDS = ("train", "evaluate", "predict", "prepare", "check_data", "info", "export")
 
@@ -34,9 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except BrainMRIError as exc:
-        print(f"brainmri: error: {exc}", file=sys.stderr)
+    except BrainMRIError as exc:  # a usage, model-file or run-folder error: status 2
+        print(f"brainmri: error: {printable(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file that could not be read or written: which, and why
+        print(f"brainmri: error: {os_error_text(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("brainmri: interrupted", file=sys.stderr)
         return 130

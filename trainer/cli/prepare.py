@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
@@ -40,5 +39,7 @@ def run(args: argparse.Namespace) -> int:
     for rel, reason in summary["skipped"]:
         print(f"skipped {rel}: {reason}")
     shown = {k: v for k, v in summary.items() if k != "skipped"}
-    print(json.dumps(shown, indent=2))
+    from trainer.jsontext import json_text
+
+    print(json_text(shown))
     return 0

@@ -1,7 +1,7 @@
 """``brainmri train``: the paper's fine-tuning, with a progress bar.
 
-The first Ctrl-C asks the loop to stop after the current batch and save a resumable state;
-a second one aborts at once.
+The first Ctrl-C (or SIGTERM) asks the loop to stop after the current batch and save a
+resumable state; a second one aborts at once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config import PRESETS, TrainConfig, apply_overrides, preset_config
+from trainer.names import printable
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -104,6 +105,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--rotation", type=float, help="max rotation in degrees (5)")
     opt.add_argument("--shift", type=float, help="max shift as a fraction of width/height (0.05)")
     opt.add_argument("--no-hflip", dest="hflip", action="store_false", default=None)
+    opt.add_argument(
+        "--crop-scale", type=float, help="zoom into random crops at least this wide (1 = off)"
+    )
+    opt.add_argument("--hide-grid", type=int, help="Hide-and-Seek grid cells per side (0 = off)")
+    opt.add_argument("--hide-prob", type=float, help="Hide-and-Seek: chance a cell is hidden")
+    opt.add_argument("--gamma", type=float, help="random gamma exp(U(-g, g)) (0 = off)")
+    opt.add_argument("--contrast", type=float, help="random contrast 1 + U(-c, c) (0 = off)")
+    opt.add_argument("--cutmix", type=float, help="CutMix: chance a batch is mixed (0 = off)")
 
     run = p.add_argument_group("run")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
@@ -124,6 +133,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--max-minutes", type=float, help="time box: stop resumably, then evaluate")
     run.add_argument("--out", help="run folder (default runs/<timestamp>-<backbone>)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in --out even though it holds a run already (its state and "
+        "model are deleted)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_command)
 
@@ -158,6 +173,12 @@ OVERRIDES = (
     "rotation",
     "shift",
     "hflip",
+    "crop_scale",
+    "hide_grid",
+    "hide_prob",
+    "gamma",
+    "contrast",
+    "cutmix",
     "device",
     "amp",
     "workers",
@@ -185,6 +206,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
+# what a command-line user does about a run folder that holds a run already (the engine's
+# message says only that it does, for every face)
+_RUN_EXISTS_ADVICE = (
+    "; continue it with brainmri train --resume {run}, or add --overwrite to start a new run "
+    "there (its saved state and model are deleted)"
+)
+
+
 def default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.backbone}"
 
@@ -194,20 +223,26 @@ def run_command(args: argparse.Namespace) -> int:
     from trainer.events import CancelToken
 
     cancel = CancelToken()
-    _install_sigint(cancel)
-    if args.resume:
-        run_dir = Path(args.resume)
-        machinery = ("device", "workers", "max_minutes", "amp", "checkpoint_minutes")
-        overrides = {k: getattr(args, k, None) for k in machinery}
-        events = fit(None, run_dir, cancel, resume=True, overrides=overrides)
-    else:
-        cfg = config_from_args(args)
-        run_dir = Path(args.out) if args.out else default_run_dir(cfg)
-        events = fit(cfg, run_dir, cancel)
-    return ConsoleReporter(quiet=args.quiet).drive(events)
+    before = _install_sigint(cancel)
+    try:
+        if args.resume:
+            run_dir = Path(args.resume)
+            machinery = ("device", "workers", "max_minutes", "amp", "checkpoint_minutes")
+            overrides = {k: getattr(args, k, None) for k in machinery}
+            events = fit(None, run_dir, cancel, resume=True, overrides=overrides)
+        else:
+            cfg = config_from_args(args)
+            run_dir = Path(args.out) if args.out else default_run_dir(cfg)
+            events = fit(cfg, run_dir, cancel, overwrite=args.overwrite)
+        return ConsoleReporter(quiet=args.quiet).drive(events)
+    finally:  # a caller in the same process (tests, embedding) gets its own handlers back
+        for signum, previous in before.items():
+            signal.signal(signum, previous)
 
 
-def _install_sigint(cancel: Any) -> None:
+def _install_sigint(cancel: Any) -> dict[int, Any]:
+    """Ctrl-C and SIGTERM stop the run after the batch; returns the handlers they replaced."""
+
     def handler(signum: int, frame: Any) -> None:
         if cancel.cancelled:
             raise KeyboardInterrupt
@@ -217,9 +252,13 @@ def _install_sigint(cancel: Any) -> None:
         )
         cancel.cancel()
 
-    # not the main thread (embedded use): no handler, the cancel token only
+    # not the main thread (embedded use): no handler, the cancel token only. SIGTERM (a
+    # scheduler, a shutdown) saves the state as Ctrl-C does rather than losing the epoch.
+    before: dict[int, Any] = {}
     with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGINT, handler)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            before[signum] = signal.signal(signum, handler)
+    return before
 
 
 def _fmt_time(seconds: float) -> str:
@@ -261,10 +300,11 @@ class ConsoleReporter:
                 self._epoch(e)
             elif isinstance(e, ev.FitFailed):
                 self._close_bar()
-                print(
-                    f"training failed: {e.error}\n(traceback in {e.run_dir}/error.txt)",
-                    file=sys.stderr,
-                )
+                report = Path(e.run_dir) / "error.txt"
+                where = f"\n(traceback in {report})" if report.is_file() else ""
+                advice = _RUN_EXISTS_ADVICE if e.kind == "run_exists" else ""
+                message = printable(e.error) + advice.format(run=printable(e.run_dir))
+                print(f"training failed: {message}{where}", file=sys.stderr)
                 code = 1
             elif isinstance(e, ev.FitFinished):
                 self._close_bar()

@@ -19,8 +19,6 @@ GUI can show :meth:`DataReport.to_dict`.
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -551,12 +549,14 @@ def near_duplicate_rows(report: DataReport) -> list[dict[str, object]]:
 
 def write_pairs_csv(report: DataReport, path: str | Path) -> None:
     """Write :func:`near_duplicate_rows` as CSV, with ``true``/``false`` like duplicates.csv."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["path_a", "path_b", "hamming", "same_label"])
-    writer.writeheader()
-    for row in near_duplicate_rows(report):
-        writer.writerow({**row, "same_label": "true" if row["same_label"] else "false"})
-    write_text(path, buf.getvalue())
+    from trainer.csv_cells import csv_table
+
+    columns = ["path_a", "path_b", "hamming", "same_label"]
+    rows = [
+        [*(row[k] for k in columns[:3]), "true" if row["same_label"] else "false"]
+        for row in near_duplicate_rows(report)
+    ]
+    write_text(path, csv_table(columns, rows))
 
 
 def _table(

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.errors import UnreadableInputError
-from trainer.io import dicom, images, series
+from trainer.io import dicom, dicomdir, images, series
 from trainer.io.guard import guarded, iterate_guarded
 from trainer.io.privacy import display_metadata
 from trainer.io.scan import (
@@ -24,6 +24,7 @@ from trainer.io.scan import (
     MAX_IMAGE_PIXELS,
     Scan,
     ScanSlice,
+    SeriesInfo,
     VoiLut,
     Window,
     max_frames,
@@ -35,11 +36,14 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "Scan",
     "ScanSlice",
+    "SeriesInfo",
+    "SliceGroup",
     "UnreadableInputError",
     "VoiLut",
     "Window",
     "display_metadata",
     "first_slice",
+    "iter_groups",
     "iter_slices",
     "load_paths",
     "max_frames",
@@ -138,18 +142,40 @@ def iter_slices(paths: Iterable[str | Path]) -> Iterator[ScanSlice | UnreadableI
     A file that fails part-way (frame 7 of 10 is corrupt) gives its first slices, then its
     error.
     """
+    for group in iter_groups(paths):
+        yield from group.items
+
+
+@dataclass
+class SliceGroup:
+    """One input of :func:`iter_groups`: the slices of a file or of a DICOM series (``series``
+    set, a :class:`SeriesInfo`), or a single error, as a lazy stream."""
+
+    path: Path
+    items: Iterator[ScanSlice | UnreadableInputError]
+    series: SeriesInfo | None = None
+
+
+def iter_groups(paths: Iterable[str | Path]) -> Iterator[SliceGroup]:
+    """:func:`iter_slices`, one group at a time: what a consumer needs to say something about
+    a whole series after its slices (``brainmri predict`` adds a series row)."""
     for job in _plan(paths):
         if job.error is not None:
-            yield job.error
+            yield SliceGroup(job.path, iter([job.error]))
             continue
-        if job.group is None:
-            stream: Iterator[ScanSlice | UnreadableInputError] = images.iter_pages(job.path)
-        else:
-            stream = series.iter_series(job.group)
-        try:
-            yield from iterate_guarded(job.path, stream, _READ_FAILED)
-        except UnreadableInputError as exc:
-            yield exc
+        info = job.group.info if job.group is not None else None
+        yield SliceGroup(job.path, _job_stream(job), info)
+
+
+def _job_stream(job: _Job) -> Iterator[ScanSlice | UnreadableInputError]:
+    if job.group is None:
+        stream: Iterator[ScanSlice | UnreadableInputError] = images.iter_pages(job.path)
+    else:
+        stream = series.iter_series(job.group)
+    try:
+        yield from iterate_guarded(job.path, stream, _READ_FAILED)
+    except UnreadableInputError as exc:
+        yield exc
 
 
 @dataclass
@@ -159,7 +185,7 @@ class _Job:
 
     order: int
     path: Path
-    group: list[series.DicomFile] | None = None
+    group: series.SeriesGroup | None = None
     error: UnreadableInputError | None = None
     orders: dict[Path, int] = field(default_factory=dict)
 
@@ -168,14 +194,29 @@ class _Job:
 
 
 def _plan(paths: Iterable[str | Path]) -> list[_Job]:
-    """Walk, sniff each file and read DICOM headers: what is to be decoded, in input order."""
+    """Walk, sniff each file and read DICOM headers: what is to be decoded, in input order.
+
+    A DICOMDIR stands for the images it lists (:mod:`trainer.io.dicomdir`), which are planned
+    right after it; a file reached both through a DICOMDIR and through the walk is read once
+    (recognised by device and inode, as the walk does).
+    """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     jobs: list[_Job] = []
     dicom_files: list[tuple[int, series.DicomFile]] = []
-    for order, path in enumerate(walk_files(paths)):
+    seen: set[tuple[int, int]] = set()
+    pending: list[Path | UnreadableInputError] = []
+    walk = iter(walk_files(paths))
+    order = 0
+    while True:
+        path = pending.pop(0) if pending else next(walk, None)
+        if path is None:
+            break
         if isinstance(path, UnreadableInputError):  # missing input, unreadable folder, a pipe
             jobs.append(_Job(order, path.path, error=path))
+            order += 1
+            continue
+        if not _first_time(path, seen):
             continue
         try:
             with guarded(path, _READ_FAILED):
@@ -183,15 +224,32 @@ def _plan(paths: Iterable[str | Path]) -> list[_Job]:
                     dicom_files.append((order, series.DicomFile(path, dicom.read_header(path))))
                 else:
                     jobs.append(_Job(order, path))
+        except dicom.DicomDirIndex as index:
+            pending[:0] = dicomdir.listed_images(path, index.dataset)
         except UnreadableInputError as exc:
             jobs.append(_Job(order, path, error=exc))
+        order += 1
     position = {file.path: order for order, file in dicom_files}
     for group in series.group_series([file for _, file in dicom_files]):
-        first = group[0].path
-        orders = {file.path: position[file.path] for file in group}
+        first = group.files[0].path
+        orders = {file.path: position[file.path] for file in group.files}
         jobs.append(_Job(position[first], first, group=group, orders=orders))
     jobs.sort(key=lambda job: job.order)
     return jobs
+
+
+def _first_time(path: Path, seen: set[tuple[int, int]]) -> bool:
+    """False for a file planned already (same device and inode); a file that cannot be
+    looked up is left for the reader to report."""
+    try:
+        info = path.stat()
+    except OSError:
+        return True
+    identity = (info.st_dev, info.st_ino)
+    if identity in seen:
+        return False
+    seen.add(identity)
+    return True
 
 
 def _sniff(path: Path) -> str:

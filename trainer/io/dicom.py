@@ -21,6 +21,7 @@ from pydicom import uid as uids
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, get_decoder
 
 from trainer.errors import UnreadableInputError
+from trainer.io.geometry import geometry_of
 from trainer.io.guard import guarded, release
 from trainer.io.privacy import checked_text, checked_value, display_metadata, shown_name
 from trainer.io.scan import Scan, ScanSlice, VoiLut, Window, check_frame_limit, check_pixel_limit
@@ -71,6 +72,19 @@ _TRANSFORM_KEYWORDS = (
 _FRAME_GROUPS = ("PixelValueTransformationSequence", "FrameVOILUTSequence")
 
 
+class DicomDirIndex(UnreadableInputError):
+    """A DICOMDIR: not an image itself, but an index of the images of a CD or USB export.
+
+    Raised by :func:`read_header` like any file that is not an image (a single-file reader has
+    nothing to show), and recognised by its type where a whole input is planned
+    (:mod:`trainer.io.dicomdir`), which reads the images it lists instead.
+    """
+
+    def __init__(self, path: Path, dataset: Dataset) -> None:
+        super().__init__(path, "a DICOMDIR index of other files, not an image")
+        self.dataset = dataset
+
+
 def looks_like_dicom(head: bytes) -> bool:
     """DICOM by content: "DICM" after the 128-byte preamble, or, for files written without the
     preamble and file meta, a first element of group 0x0002 or 0x0008 (little or big endian)."""
@@ -100,7 +114,7 @@ def read_header(path: Path) -> Dataset:
 
 def _checked_header(path: Path, ds: Dataset) -> Dataset:
     if _sop_class(ds) == _DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
-        raise UnreadableInputError(path, "a DICOMDIR index of other files, not an image")
+        raise DicomDirIndex(path, ds)
     if "Rows" not in ds or "Columns" not in ds:
         raise UnreadableInputError(path, _no_pixels_reason(ds))
     rows, columns, frames = _int(ds, "Rows"), _int(ds, "Columns"), number_of_frames(ds)
@@ -152,6 +166,7 @@ def iter_slices(path: Path) -> Iterator[ScanSlice]:
         # building a VOI LUT table for each of 500 identical frames would be wasted work.
         per_frame = bool(attribute(ds, "PerFrameFunctionalGroupsSequence"))
         mapping = functools.cache(functools.partial(_grey_mapping, ds))
+        geometry = functools.cache(functools.partial(_quiet_geometry, ds))
     many = frames.count > 1
     for i in range(frames.count):
         with guarded(path, "DICOM image could not be read"):
@@ -168,10 +183,19 @@ def iter_slices(path: Path) -> Iterator[ScanSlice]:
             else:
                 grey = mapping(i if per_frame else 0)
                 item = _grey_slice(path, frame, index, photometric, meta, grey)
+            item.geometry = geometry(i if per_frame else None)
             del frame
         held = release(item)
         del item
         yield held.pop()
+
+
+def _quiet_geometry(ds: Dataset, frame: int | None) -> Any:
+    """The slice's geometry; a malformed one is no geometry, never a failed read."""
+    try:
+        return geometry_of(ds, frame)
+    except Exception:  # geometry is an aid: the image stays readable without it
+        return None
 
 
 def number_of_frames(ds: Dataset) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.errors import UnreadableInputError
+from trainer.io.geometry import SliceGeometry
 
 #: Largest image (one frame) we agree to decode, in pixels. A compressed file a few kB long can
 #: claim 50000×50000 pixels; decoding it would take 2.5 GB per byte of pixel depth.
@@ -116,6 +117,8 @@ class ScanSlice:
     #: 8-bit images and colour DICOM, so that they look like what a photo viewer shows. None means
     #: min–max of ``data``, right for 16-bit and raw values whose useful range is unknown.
     value_range: tuple[float, float] | None = None
+    #: Where the slice lies in the patient (DICOM only): orientation markers, position, ruler.
+    geometry: SliceGeometry | None = None
 
     def render(self, window: Window | None = None) -> np.ndarray:
         """float32 (H, W) in [0, 1]; ``window=None`` uses the source's own default.
@@ -184,6 +187,26 @@ def quantise(grey01: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.nan_to_num(grey01, nan=0.0) * 255.0), 0, 255).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class SeriesInfo:
+    """What a DICOM series is, in words a reader may see: never a UID, a name or a date.
+
+    ``study`` is an opaque key that is equal for the series of one study within this process
+    (a salted hash of the Study Instance UID, see :mod:`trainer.io.series`), so a browser can
+    group series by study without holding the UID. ``notes`` say what was done to the files
+    (duplicates left out, a mixed series split into stacks).
+    """
+
+    title: str  # "MR series 4 – T1 AX (24 slices)"
+    study: str
+    number: str = ""
+    description: str = ""
+    modality: str = ""
+    stack: int = 1  # which of ``stacks`` separate stacks of one Series Instance UID this is
+    stacks: int = 1
+    notes: tuple[str, ...] = ()
+
+
 @dataclass
 class Scan:
     """One item a user loaded: an image, a DICOM file, or a DICOM series (one per series)."""
@@ -192,6 +215,7 @@ class Scan:
     kind: str  # "image" | "dicom" | "dicom-series"
     slices: list[ScanSlice]
     description: str
+    series: SeriesInfo | None = None  # DICOM only: its series, titled and grouped by study
 
 
 def apply_window(data: np.ndarray, window: Window, function: str = "LINEAR") -> np.ndarray:
