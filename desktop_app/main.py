@@ -175,7 +175,10 @@ def _check_prediction(pred: Any, cam: Any, shape: tuple[int, ...], classes: list
 def _application() -> QApplication:
     from PySide6.QtWidgets import QApplication
 
+    from desktop_app.gc_guard import install_gc_guard
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    install_gc_guard(app)  # Qt objects are never collected off the GUI thread
     assert isinstance(app, QApplication)
     app.setApplicationName("brainmri-app")
     app.setOrganizationName("brainmri")

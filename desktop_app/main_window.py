@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.gc_guard import install_gc_guard
 from desktop_app.models import ModelEntry, QtModelRegistry
 from desktop_app.practice import QtPracticeTab
 from desktop_app.settings import AppSettings
@@ -63,6 +64,7 @@ class QtMainWindow(QMainWindow):
         self, registry: QtModelRegistry, settings: AppSettings, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
+        install_gc_guard()  # Qt objects are never collected off the GUI thread (gc_guard.py)
         self.registry = registry
         self.settings = settings
         self._help_dialog: QDialog | None = None

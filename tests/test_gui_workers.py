@@ -58,3 +58,32 @@ def test_reports_queued_for_a_destroyed_owner_are_dropped(qtbot):
 
     assert run(owner_dies=False) == [0, 1, 2, "finished"]
     assert run(owner_dies=True) == []
+
+
+def test_garbage_is_collected_in_the_gui_thread_only(qtbot) -> None:
+    """Automatic collection is off (a worker thread would otherwise collect Qt objects off the
+    GUI thread and crash); the GUI thread's timer collects cycles instead."""
+    import gc
+    import weakref
+
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.gc_guard import QtMainThreadCollector, install_gc_guard
+
+    collector = install_gc_guard(QApplication.instance())
+    assert isinstance(collector, QtMainThreadCollector)
+    assert install_gc_guard(QApplication.instance()) is collector  # once per application
+    assert not gc.isenabled()
+
+    class Node:
+        pass
+
+    def make_cycle() -> weakref.ref:
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        return weakref.ref(a)
+
+    gc.collect()
+    refs = [make_cycle() for _ in range(collector.thresholds[0] + 50)]
+    assert all(r() is not None for r in refs[-10:])  # cycles wait: nothing collects them
+    qtbot.waitUntil(lambda: all(r() is None for r in refs), timeout=5_000)
