@@ -15,11 +15,13 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -78,7 +80,9 @@ class QtTrainingTab(QWidget):
             self.results_page,
             self.keep_page,
         ):
-            self.pages.addWidget(page)
+            # The results page (numbers, comparison, matrix, report, gallery) is taller than a
+            # 1280 × 800 screen leaves: it scrolls instead of growing the window.
+            self.pages.addWidget(_scrolling(page) if page is self.results_page else page)
         self.back_button = QPushButton("← Back")
         self.back_button.clicked.connect(self._on_back_button_clicked)
         self.next_button = QPushButton("Next →")
@@ -342,3 +346,11 @@ class QtTrainingTab(QWidget):
             not busy and bool(self.data_page.resume_combo.currentData())
         )
         self.data_page.resume_other_button.setEnabled(not busy)
+
+
+def _scrolling(page: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(page)
+    return area
