@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainer.assets import user_cache_dir
+from trainer.model_facts import ModelFacts
 from trainer.ood import OODModel
 
 if TYPE_CHECKING:
@@ -64,25 +65,13 @@ def bundle_dir(digest: str) -> Path:
 
 
 @dataclass(frozen=True)
-class ModelHeader:
+class ModelHeader(ModelFacts):
     """What a prediction needs of a model file besides the network: the same fields as
     :class:`trainer.modelfile.LoadedModel`, which the Predictor reads either from."""
 
     meta: dict[str, Any]
     ood: OODModel | None
     path: Path
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.meta["classes"])
-
-    @property
-    def input_size(self) -> int:
-        return int(self.meta["input_size"])
-
-    @property
-    def temperature(self) -> float:
-        return float(self.meta.get("temperature", 1.0))
 
 
 def read_bundle(digest: str, path: Path) -> ModelHeader | None:

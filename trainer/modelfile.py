@@ -25,6 +25,7 @@ from trainer.cam.spec import MapSpec
 from trainer.config import HeadConfig
 from trainer.errors import ModelFileError
 from trainer.jsontext import json_text
+from trainer.model_facts import ModelFacts
 from trainer.ood import OODModel
 from trainer.preprocess import PREPROCESS_VERSION
 
@@ -52,23 +53,11 @@ _POOLS = ("max", "avg")
 
 
 @dataclass
-class LoadedModel:
+class LoadedModel(ModelFacts):
     model: BrainTumorClassifier
     meta: dict[str, Any]
     ood: OODModel | None
     path: Path
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.meta["classes"])
-
-    @property
-    def input_size(self) -> int:
-        return int(self.meta["input_size"])
-
-    @property
-    def temperature(self) -> float:
-        return float(self.meta.get("temperature", 1.0))
 
 
 def base_metadata(
