@@ -4,7 +4,6 @@ in a worker, and the default heat map reuses the prediction's own forward pass."
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fresh_interpreter import modules_after
 
 from trainer import backend
 from trainer.predict import Predictor
@@ -43,21 +43,13 @@ window = QtMainWindow(QtModelRegistry(settings, device="cpu"), settings)
 window.show()
 for _ in range(5):
     app.processEvents()
-print(json.dumps(sorted(sys.modules)))
-window.close()
 """
 
 
 def test_building_and_showing_the_main_window_imports_nothing_heavy(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", WINDOW_PROBE, str(tmp_path / "settings.ini")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    loaded = modules_after(
+        WINDOW_PROBE, {"QT_QPA_PLATFORM": "offscreen"}, [str(tmp_path / "settings.ini")]
     )
-    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert "desktop_app.training.recipe_page" in loaded  # the Training tab was built
     assert not set(NOT_AT_START) & loaded
 

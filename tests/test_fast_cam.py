@@ -3,14 +3,11 @@ PyTorch (trainer.cam.fast) — equal to the PyTorch path (pytorch-grad-cam) with
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fresh_interpreter import modules_after
 
 import trainer.api
 from trainer import backend
@@ -21,21 +18,8 @@ from trainer.predict import Predictor
 HEAVY = ("torch", "timm", "torchvision", "matplotlib", "pytorch_grad_cam", "cv2", "scipy")
 
 
-def _loaded_after(code: str, env: dict[str, str] | None = None) -> set[str]:
-    """The modules in sys.modules after ``code`` runs in a fresh interpreter."""
-    script = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **(env or {})},
-    )
-    return set(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
 def test_importing_the_api_loads_no_torch_matplotlib_timm_or_cam_stack():
-    assert not set(HEAVY) & _loaded_after("import trainer.api")
+    assert not set(HEAVY) & modules_after("import trainer.api")
 
 
 def test_every_public_name_of_the_api_resolves():
@@ -126,6 +110,6 @@ def test_a_cached_graph_draws_the_default_map_without_torch(tiny_model_file: Pat
         "cam = p.explain(np.random.default_rng(0).random((70, 64)))\n"
         "assert cam.shape == (70, 64) and cam.max() <= 1"
     )
-    loaded = _loaded_after(code, {"BRAINMRI_BACKEND": backend.ONNXRUNTIME})
+    loaded = modules_after(code, {"BRAINMRI_BACKEND": backend.ONNXRUNTIME})
     assert "onnxruntime" in loaded
     assert not {"torch", "timm", "torchvision", "pytorch_grad_cam", "cv2"} & loaded

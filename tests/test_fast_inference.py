@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fresh_interpreter import modules_after
 
 from trainer import backend
 from trainer.cli.main import main as cli
@@ -18,20 +17,9 @@ from trainer.predict import Predictor
 from trainer.preprocess import normalize_squares
 
 MINI = Path(__file__).parent / "data" / "mini"
+
+
 HEAVY = ("pytorch_grad_cam", "cv2", "scipy", "sklearn", "torch._dynamo")
-
-
-def _loaded_after(code: str, env: dict[str, str] | None = None) -> set[str]:
-    """The modules in sys.modules after ``code`` runs in a fresh interpreter."""
-    script = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **(env or {})},
-    )
-    return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def _greys(n: int = 6) -> list[np.ndarray]:
@@ -47,9 +35,9 @@ def _greys(n: int = 6) -> list[np.ndarray]:
 
 
 def test_import_trainer_and_its_api_load_nothing_heavy():
-    light = _loaded_after("import trainer")
+    light = modules_after("import trainer")
     assert not {"torch", "numpy", *HEAVY} & light
-    api = _loaded_after("import trainer.api")
+    api = modules_after("import trainer.api")
     assert not set(HEAVY) & api
 
 
@@ -61,7 +49,7 @@ def test_a_map_loads_the_cam_stack_only_when_drawn(tiny_model_file: Path):
         "import sys; assert 'pytorch_grad_cam' not in sys.modules\n"
         "p.explain(np.zeros((64, 64), np.float32), 'gradcam')"
     )
-    assert "pytorch_grad_cam" in _loaded_after(code)
+    assert "pytorch_grad_cam" in modules_after(code)
 
 
 def test_a_cached_graph_classifies_without_torch(tiny_model_file: Path, monkeypatch):
@@ -74,7 +62,7 @@ def test_a_cached_graph_classifies_without_torch(tiny_model_file: Path, monkeypa
         "assert p.backend == 'onnxruntime'\n"
         "p.predict_arrays([np.zeros((70, 64), np.float32)])"
     )
-    loaded = _loaded_after(code, {"BRAINMRI_BACKEND": backend.ONNXRUNTIME})
+    loaded = modules_after(code, {"BRAINMRI_BACKEND": backend.ONNXRUNTIME})
     assert "onnxruntime" in loaded
     assert not {"torch", "timm", "torchvision", *HEAVY} & loaded
 
@@ -152,7 +140,7 @@ def test_predict_jsonl_streams_the_json_rows(tiny_model_file: Path, tmp_path: Pa
 
 def test_missing_paths_are_said_before_anything_heavy_loads():
     code = "from trainer.cli.main import main\nassert main(['predict', '/no/such/scan.jpg']) == 2"
-    assert not {"torch", "numpy", "PIL", "pydicom"} & _loaded_after(code)
+    assert not {"torch", "numpy", "PIL", "pydicom"} & modules_after(code)
 
 
 def test_pytorch_must_be_clearly_faster_to_pay_for_its_start():
