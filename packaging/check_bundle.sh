@@ -101,6 +101,22 @@ if [[ -n "${BRAINMRI_CHECK_SCREENSHOT:-}" ]]; then cp "$TMP/window.png" "$BRAINM
 echo "check_bundle: ok   brainmri-app --screenshot ($(took "$t")): the window opened" \
     "$(basename "$SAMPLE") and showed its prediction and overlay"
 
+if [[ -n "${BRAINMRI_CHECK_TRAIN_DATA:-}" ]]; then
+    # Training decodes images in worker processes, which a frozen program starts by running
+    # itself again (multiprocessing's forkserver or spawn): a toy run with one worker shows
+    # that this works from the bundle. A worker that cannot start hangs, hence the timeout.
+    DATA="$(cd "$BRAINMRI_CHECK_TRAIN_DATA" && pwd)"
+    t=$(now)
+    if ! clean timeout 600 "$APP/brainmri" train --data "$DATA" --out "$TMP/run" --quiet \
+            --preset paper --backbone test_efficientnet --pretrained none --img-size 32 \
+            --batch-size 8 --epochs 1 --workers 1 > "$TMP/train.txt" 2>&1 \
+            || [[ ! -s "$TMP/run/model.safetensors" ]]; then
+        echo "check_bundle: FAIL brainmri train with a decoding worker process:" >&2
+        tail -n 20 "$TMP/train.txt" >&2; exit 1
+    fi
+    echo "check_bundle: ok   brainmri train ($(took "$t")): one epoch with a decoding worker process"
+fi
+
 ( cd "$APP" && find . -type f | sort ) > "$TMP/files-after"
 if ! diff -q "$TMP/files-before" "$TMP/files-after" > /dev/null; then
     echo "check_bundle: FAIL the programs wrote into the bundle:" >&2

@@ -97,13 +97,15 @@ def test_bundle_passes_self_test_and_predicts_from_a_clean_environment(bundle: P
     scans = [str(pydicom_sample(name)) for name in DICOM_BY_PLUGIN.values()]
     result = subprocess.run(
         ["bash", str(ROOT / "packaging/check_bundle.sh"), str(bundle), *scans],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=1500,
+        env={**os.environ, "BRAINMRI_CHECK_TRAIN_DATA": str(ROOT / "tests/data/mini")},
     )  # fmt: skip
     print(result.stdout)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert "self-test passed" in result.stdout
     assert "showed its prediction and overlay" in result.stdout
     assert f"{1 + len(scans)} predictions, {1 + len(scans)} overlays" in result.stdout
+    assert "one epoch with a decoding worker process" in result.stdout
     assert "all checks passed" in result.stdout
 
 

@@ -98,3 +98,31 @@ def test_epoch_sums_continue_from_saved_totals_exactly():
     assert t.count == 12 and t.correct == 9.0
     assert t.loss_sum == 1.5 + float(torch.tensor(0.1 * 8, dtype=torch.float32))
     assert t.accuracy == 9 / 12 and t.loss == t.loss_sum / 12
+
+
+def test_workers_start_while_another_thread_holds_a_reader_lock(mini_data: Path):
+    """A forked worker inherits every lock as it was at the fork: a lock another thread held
+    then (here Pillow's pixel-limit lock, as a data check holds it while it opens a file) would
+    stay held in the worker forever, and training would wait for it without end. Workers start
+    from a clean process instead, so the pass finishes while the lock is still held here."""
+    import threading
+
+    from trainer.io import images
+
+    samples = discover(mini_data).samples[:8]
+    result: dict[str, object] = {}
+
+    def decode() -> None:
+        with DecodePool(32, workers=1) as pool:
+            result["squares"], result["failed"] = decode_into_memory(pool.source(samples))
+
+    with images._PILLOW_LIMIT_LOCK:
+        decoding = threading.Thread(target=decode, daemon=True)
+        decoding.start()
+        decoding.join(120)  # a hung worker never returns: the join's timeout ends the test
+        finished_while_held = not decoding.is_alive()
+    decoding.join(120)
+    assert finished_while_held, "a decoding worker waited on a lock copied from another thread"
+    squares = result["squares"]
+    assert isinstance(squares, torch.Tensor) and squares.shape == (8, 32, 32)
+    assert squares.flatten(1).amax(1).min() > 0 and result["failed"] == {}

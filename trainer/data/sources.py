@@ -13,6 +13,7 @@ leaves the row out and reports it; evaluation marks it failed).
 from __future__ import annotations
 
 import functools
+import multiprocessing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -113,10 +114,31 @@ class _Plan:
         return len(self.batches)
 
 
+def worker_context() -> multiprocessing.context.BaseContext | None:
+    """How decoding worker processes start: from a clean server process, never by forking us.
+
+    Why: a fork copies the locks of every thread of this process as they are at that moment.
+    The app always runs other threads (a data check opening files, the viewer reading scans),
+    and a lock one of them holds (Pillow's pixel-limit lock in :mod:`trainer.io.images`,
+    a logging or import lock) stays held in the child forever: the worker hangs at its first
+    file and the training thread waits on it without end (seen in CI; reproduced by
+    ``tests/test_sources.py``). A ``forkserver`` is started once from a fresh interpreter
+    that imports this module, so each worker is forked from a single-threaded process that
+    already has torch and the decoders loaded. Where there is no forkserver (Windows) the
+    platform's ``spawn`` is used, as it always was there. Frozen builds call
+    ``multiprocessing.freeze_support()`` at start for both (PyInstaller's runtime hook).
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 class DecodePool:
     """Worker processes that decode image files, started on the first pass and kept.
 
-    Why: a DataLoader built per pass forks its workers, re-imports the decoders and refills its
+    Why: a DataLoader built per pass starts its workers, re-imports the decoders and refills its
     prefetch queue every time, and a run makes a training pass and a validation pass every
     epoch. Here one DataLoader with ``persistent_workers`` lives as long as the pool, and the
     splits of a run share it (each :class:`FileSource` is a window onto the pool's samples), so a
@@ -174,6 +196,7 @@ class DecodePool:
                 collate_fn=functools.partial(_collate, self.size),
                 persistent_workers=self.workers > 0,
                 prefetch_factor=4 if self.workers else None,
+                multiprocessing_context=worker_context() if self.workers else None,
             )
         return self._loader
 
