@@ -32,10 +32,10 @@ from desktop_app.messages import plain_message
 from desktop_app.settings import AppSettings
 from desktop_app.skipped import Skipped
 from desktop_app.workers import QtGeneratorWorker
-from trainer.api import ModelFileError, default_model_path, read_metadata, user_models_dir
+from trainer.api import ModelFileError, default_model_path, read_model_meta, user_models_dir
 
 if TYPE_CHECKING:
-    from trainer.api import Predictor
+    from trainer.api import ModelMeta, Predictor
 
 __all__ = ["ModelEntry", "QtModelRegistry", "load_predictor"]
 
@@ -46,34 +46,33 @@ BUNDLED, USER, FILE = "bundled", "user", "file"
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model the app can use. ``meta`` is read from the file's header (no weights)."""
+    """One model the app can use. ``info`` is read from the file's header (no weights)."""
 
     path: Path
     origin: str  # "bundled", "user" (the user's models folder) or "file" (opened by hand)
-    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    info: ModelMeta = field(compare=False, hash=False)
 
     @property
     def label(self) -> str:
-        name = self.meta.get("name") or self.path.stem
+        name = self.info.name or self.path.stem
         if self.origin == BUNDLED:
             return f"Default model ({name})"
         return f"{name} — {self.path.name}"
 
     @property
     def backbone(self) -> str:
-        return str(self.meta.get("backbone", "?"))
+        return self.info.backbone
 
     @property
     def test_accuracy(self) -> float | None:
-        acc = ((self.meta.get("metrics") or {}).get("test") or {}).get("accuracy")
-        return float(acc) if isinstance(acc, (int, float)) else None
+        return self.info.test_accuracy
 
     @property
     def summary(self) -> str:
         """name, backbone, test accuracy: what the status bar shows."""
         acc = self.test_accuracy
         shown = f", test accuracy {acc:.1%}" if acc is not None else ", test accuracy unknown"
-        return f"{self.meta.get('name') or self.path.stem} ({self.backbone}{shown})"
+        return f"{self.info.name or self.path.stem} ({self.backbone}{shown})"
 
 
 def load_predictor(path: Path, device: str) -> Generator[str, None, Predictor]:
@@ -151,8 +150,8 @@ class QtModelRegistry(QObject):
         for path in paths:
             try:
                 # timm's check of the backbone's name waits for the load (it imports torch)
-                meta = read_metadata(path, check_backbone=False)
-                out.append(ModelEntry(path, origin, meta))
+                info = read_model_meta(path, check_backbone=False)
+                out.append(ModelEntry(path, origin, info))
             except ModelFileError as exc:  # a stale or foreign file: not listed, but said
                 log.info("skipping model %s", exc)
                 why = plain_message(exc).removeprefix(f"{path}: ").replace(" ;", ";")
@@ -171,7 +170,7 @@ class QtModelRegistry(QObject):
             ModelFileError: not a brainmri model file; the message names the file.
         """
         path = Path(path)
-        meta = read_metadata(path)  # fails fast, before anything changes
+        info = read_model_meta(path)  # fails fast, before anything changes
         entry = self.find(path)
         if entry is None:
             try:
@@ -179,7 +178,7 @@ class QtModelRegistry(QObject):
             except OSError:
                 inside_user_dir = False
             origin = USER if inside_user_dir else FILE
-            entry = ModelEntry(path, origin, meta)
+            entry = ModelEntry(path, origin, info)
             self._models.append(entry)
             if origin == FILE:
                 files = [p for p in self.settings.model_files if Path(p) != path]

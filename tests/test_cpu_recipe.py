@@ -18,9 +18,10 @@ from safetensors.torch import load_file
 
 from trainer.bn import early_stages, recalibrate_batchnorm
 from trainer.config import preset_config
-from trainer.engine import STATE_FILE, fit
+from trainer.engine import fit
 from trainer.events import BatchEnded, CancelToken, FitFinished, LogMessage
 from trainer.modelfile import load_model_file, read_metadata
+from trainer.run_folder import STATE_FILE
 from trainer.step import lr_factor
 
 
@@ -219,7 +220,7 @@ def test_real_preset_with_offline_lite2_weights(mini_data: Path, tmp_path: Path)
     events = run(cfg, tmp_path / "run")
     assert isinstance(events[-1], FitFinished) and not events[-1].cancelled, events[-1]
     loaded = load_model_file(tmp_path / "run" / "model.safetensors")
-    assert loaded.meta["backbone"] == "tf_efficientnet_lite2"
+    assert loaded.info.backbone == "tf_efficientnet_lite2"
 
 
 def test_ood_check_measures_a_middle_stage_and_survives_the_model_file(

@@ -44,9 +44,9 @@ def test_json_files_and_output_are_strict(tmp_path: Path) -> None:
 def test_predict_json_is_strict_even_for_nan_probabilities(
     tiny_model_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from trainer.predict import Prediction
+    from trainer.predict import PredictionRow
 
-    real = Prediction.to_json
+    real = PredictionRow.to_json
 
     def with_nan(self):  # a model whose outputs overflow: the JSON must stay JSON
         row = real(self)
@@ -54,7 +54,7 @@ def test_predict_json_is_strict_even_for_nan_probabilities(
         row["ood_score"] = math.inf
         return row
 
-    monkeypatch.setattr(Prediction, "to_json", with_nan)
+    monkeypatch.setattr(PredictionRow, "to_json", with_nan)
     image = next(MINI.rglob("*.jpg"))
     assert cli(["predict", "--model", str(tiny_model_file), str(image), "--json"]) == 0
     rows = _strict(capsys.readouterr().out)
@@ -134,12 +134,15 @@ def _is_float(text: str) -> bool:
 
 
 def test_pdf_names_stay_on_their_line(tmp_path: Path) -> None:
+    from test_report import model_meta
+
     from trainer import NOT_FOR_CLINICAL_USE
+    from trainer.prediction_row import Prediction
     from trainer.report import _build_figure, write_pdf_report
 
     grey = np.zeros((32, 32), np.float32)
-    pred = {"predicted_class": "glioma", "probabilities": {"glioma": 0.9, "notumor": 0.1}}
-    meta = {"name": "m\nNOT A MODEL", "backbone": "b"}
+    pred = Prediction("x", None, "glioma", {"glioma": 0.9, "notumor": 0.1}, False, None)
+    meta = model_meta(name="m\nNOT A MODEL", backbone="b")
     from datetime import datetime
 
     for label in (

@@ -233,7 +233,7 @@ def test_two_keeps_under_one_name_give_one_complete_model(
     )
     from trainer.modelfile import load_model_file
 
-    assert load_model_file(kept / "model.safetensors").meta["name"] == "same"
+    assert load_model_file(kept / "model.safetensors").info.name == "same"
     assert [p.name for p in models.iterdir()] == ["same"]  # no staging folder left
 
 

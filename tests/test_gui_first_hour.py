@@ -109,7 +109,9 @@ def test_grad_cam_target_is_per_image_and_the_overlay_explains_itself(
     pred = tab.state.prediction()
     assert f"\u201c{pred.predicted_class}\u201d" in controls.explanation.text()
     assert "not an outline of a tumour" in controls.explanation.text()
-    report = tab._report_contents(tab.state.current, pred, window.registry.predictor, False, {})
+    report = tab.exports.report_contents(
+        tab.state.current, pred, window.registry.predictor, False, {}
+    )
     assert "target class: predicted class" in report["extra_lines"][0]
 
 

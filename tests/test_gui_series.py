@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from test_gui_viewer import WAIT_MS, no_modal_boxes, settings, wait_for_view, window
 from test_series_study import SECRETS, _file_set, _study
 
-import desktop_app.viewer.tab as tab_module
+import desktop_app.viewer.jobs as jobs_module
 from desktop_app.main_window import QtMainWindow
 from desktop_app.viewer.canvas import QtImageCanvas, line_length
 from desktop_app.viewer.strip import QtSliceCells
@@ -61,13 +61,13 @@ def test_the_strip_fills_nearest_first_and_jumps(
     _study(tmp_path / "src", 1)
     tab = window.viewer
     order: list[int] = []  # the slices in the order the model is asked for them
-    real = tab_module.analyse
+    real = jobs_module.analyse
 
     def spy(predictor, request):
         order.extend(key[1] for key, _ in request.batch or [(request.slice_key, None)])
         yield from real(predictor, request)
 
-    monkeypatch.setattr(tab_module, "analyse", spy)
+    monkeypatch.setattr(jobs_module, "analyse", spy)
     tab.open_paths([tmp_path / "src" / "study1" / "series3"])  # 4 slices
     qtbot.waitUntil(lambda: bool(tab.state.items), timeout=WAIT_MS)
     item = tab.state.items[0]

@@ -126,7 +126,7 @@ def test_keep_model_copies_the_run_and_names_the_model(tmp_path: Path, tiny_mode
     assert not (path.parent / "state.pt").exists()  # a finished run needs no resumable state
     assert not (path.parent / "best_weights.safetensors").exists()
     loaded = load_model_file(path)
-    assert loaded.meta["name"] == "My model: v1" and loaded.classes == list(CLASSES)
+    assert loaded.info.name == "My model: v1" and loaded.classes == list(CLASSES)
     with pytest.raises(FileExistsError):
         keep_model(run, "My model: v1", models)
     assert not list(models.glob(".*partial"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -304,7 +305,7 @@ def test_opacity_changes_the_rendered_overlay(qtbot, window: QtMainWindow) -> No
     assert tab.state.display.opacity == pytest.approx(0.85)
     assert window.settings.opacity == pytest.approx(0.85)  # remembered for next time
     tab.cam_controls.opacity.setValue(0)
-    grey = np.rint(tab._grey(tab.state.current) * 255)
+    grey = np.rint(tab.grey_layer.grey01(tab.state.current) * 255)
     assert np.abs(tab.canvas.rendered()[..., 0].astype(int) - grey).max() <= 1
     tab.cam_controls.side_by_side.setChecked(True)
     assert tab.canvas.rendered().shape == (512, 1024, 3)
@@ -461,18 +462,46 @@ def test_event_loop_stays_responsive_during_prediction(
     assert stall_ms < 500
 
 
-def test_selecting_another_item_cancels_stale_work(qtbot, window: QtMainWindow) -> None:
+def test_selecting_another_item_cancels_stale_work(
+    qtbot, window: QtMainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job for the item the user left is stopped and the new item's starts at once: the
+    model is held inside the first job's prediction, so the test sees both jobs for sure."""
     tab = window.viewer
+    predictor = window.registry.predictor
+    gate = threading.Event()  # the model answers only once the gate opens
+    predict_slices = predictor.predict_slices
+
+    def held(*args: object, **kwargs: object) -> object:
+        gate.wait(WAIT_MS / 1000)
+        return predict_slices(*args, **kwargs)
+
+    monkeypatch.setattr(predictor, "predict_slices", held)
     others = sorted((MINI / "Testing" / "notumor").glob("*.jpg"))[:2]
-    tab.open_paths([GLIOMA, *others])
-    qtbot.waitUntil(lambda: len(tab.state.items) == 3, timeout=WAIT_MS)
-    stale = tab._analysis
-    last = tab.state.items[-1]
-    tab.state.select(last)
-    tab._start_analysis()
-    assert stale is None or stale.abort_requested or not stale.is_running
+    try:
+        tab.open_paths([GLIOMA, *others])
+        qtbot.waitUntil(
+            lambda: len(tab.state.items) == 3 and tab.planner.running is not None, timeout=WAIT_MS
+        )
+        stale = tab.planner.running
+        first, last = tab.state.items[0], tab.state.items[-1]
+        assert stale.request.slice_key == tab.state.slice_key(first)
+        assert stale.request.want_prediction and not stale.job.abort_requested
+        tab.state.select(last)
+        qtbot.waitUntil(
+            lambda: tab.planner.running is not None and tab.planner.running.job is not stale.job,
+            timeout=WAIT_MS,
+        )
+        assert stale.job.abort_requested  # stopped, at its next yield
+        fresh = tab.planner.running.request
+        assert fresh.slice_key == tab.state.slice_key(last) and fresh.want_prediction
+        assert tab.state.prediction(first) is None and not tab.is_view_complete()
+    finally:
+        gate.set()
     wait_for_view(qtbot, tab)
     assert tab.state.current is last and tab.state.prediction(last) is not None
+    assert tab.state.cam(last) is not None
+    qtbot.waitUntil(lambda: not stale.job.is_running, timeout=WAIT_MS)
 
 
 def test_model_menu_status_bar_and_about(qtbot, window: QtMainWindow, tmp_path: Path) -> None:
@@ -616,7 +645,7 @@ def test_screenshot_mode(
 
 
 def test_ood_warning_is_visible(qtbot, window: QtMainWindow) -> None:
-    from trainer.predict import Prediction
+    from trainer.predict import Prediction, PredictionWarning
 
     tab = window.viewer
     tab.open_paths([GLIOMA])
@@ -624,6 +653,7 @@ def test_ood_warning_is_visible(qtbot, window: QtMainWindow) -> None:
     panel = tab.prediction_panel
     assert not panel.ood_warning.isVisibleTo(panel)
     classes = tab.state.classes
+    words = "this image does not look like the brain MRI slices ..."
     flagged = Prediction(
         str(GLIOMA),
         None,
@@ -631,12 +661,46 @@ def test_ood_warning_is_visible(qtbot, window: QtMainWindow) -> None:
         {c: 1 / len(classes) for c in classes},
         True,
         9.9,
-        ["this image does not look like the brain MRI slices ..."],
+        [PredictionWarning(PredictionWarning.OOD, words)],
     )
     tab.state.store_prediction(tab.state.slice_key(), flagged)
     assert panel.ood_warning.isVisibleTo(panel)
     assert "not a brain MRI" in panel.ood_warning.text()
     assert "not like a brain mri" in tab.item_list.item(0).text().lower()
+    assert words not in panel.notes.text()  # said once, by the red box, in its own words
+
+
+def test_the_panel_hides_the_ood_warning_by_its_code_not_its_words(
+    qtbot, window: QtMainWindow
+) -> None:
+    """The red box says the out-of-distribution warning; the notes leave out the warning with
+    that code, and only it: a warning of another code stays, whatever its words."""
+    from trainer.predict import Prediction, PredictionWarning
+
+    tab = window.viewer
+    tab.open_paths([GLIOMA])
+    wait_for_view(qtbot, tab)
+    panel = tab.prediction_panel
+    classes = tab.state.classes
+    words = "this image does not look like the brain MRI slices the model was trained on"
+    probabilities = {c: 1 / len(classes) for c in classes}
+    same_words = PredictionWarning(PredictionWarning.OTHER, words)
+    low = PredictionWarning(PredictionWarning.LOW_CONFIDENCE, "low confidence (top 25%)")
+    plain = Prediction(str(GLIOMA), None, classes[0], probabilities, False, 0.5, [same_words, low])
+    tab.state.store_prediction(tab.state.slice_key(), plain)
+    assert not panel.ood_warning.isVisibleTo(panel)
+    assert panel.notes.isVisibleTo(panel)
+    assert words in panel.notes.text() and "low confidence" in panel.notes.text()
+
+    ood = PredictionWarning(PredictionWarning.OOD, "anything at all")
+    flagged = Prediction(
+        str(GLIOMA), None, classes[0], probabilities, True, 9.9, [ood, same_words, low]
+    )
+    tab.state.store_prediction(tab.state.slice_key(), flagged)
+    assert panel.ood_warning.isVisibleTo(panel)
+    notes = panel.notes.text()
+    assert "anything at all" not in notes
+    assert words in notes and "low confidence" in notes
 
 
 # --------------------------------------------------------------------------------------------
@@ -674,11 +738,13 @@ def test_viewer_and_report_draw_the_models_own_default_map(
     wait_for_view(qtbot, tab)
     assert tab.state.display.cam_method == ""  # "Default map"
     predictor = window.registry.predictor
-    grey = tab._grey(tab.state.current)
+    grey = tab.grey_layer.grey01(tab.state.current)
     eigen = predictor.explain(grey, "eigencam")
     np.testing.assert_allclose(tab.state.cam(), eigen, atol=1e-6)
     assert not np.allclose(tab.state.cam(), predictor.explain(grey, "gradcam"), atol=1e-3)
-    report = tab._report_contents(tab.state.current, tab.state.prediction(), predictor, False, {})
+    report = tab.exports.report_contents(
+        tab.state.current, tab.state.prediction(), predictor, False, {}
+    )
     d = tab.state.display
     np.testing.assert_array_equal(report["overlay_rgb"], render_overlay(grey, eigen, d.opacity))
     assert any("default (eigencam)" in line for line in report["extra_lines"])
@@ -698,7 +764,7 @@ def test_a_no_tumour_answer_withholds_the_map_and_says_why(
     assert tab.state.map_withheld()
     assert tab.canvas.heat is None and tab.overlay_image() is None
     assert "No map is drawn" in tab.cam_controls.explanation.text()
-    report = tab._report_contents(
+    report = tab.exports.report_contents(
         tab.state.current, tab.state.prediction(), window.registry.predictor, False, {}
     )
     assert report["overlay_rgb"] is None

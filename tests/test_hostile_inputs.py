@@ -201,8 +201,8 @@ def test_predict_outputs_hold_no_identifier(
                 pdf,
                 slc.render(),
                 None,
-                pred.to_json(),
-                predictor.meta,
+                pred,
+                predictor.info,
                 scan.description,
                 [f"{k}: {v}" for k, v in slc.meta.items()],
             )

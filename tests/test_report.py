@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
 import pytest
 
+from trainer.config import HeadConfig
+from trainer.model_facts import ModelMeta
+from trainer.modelfile import base_metadata, validate_metadata
+from trainer.prediction_row import Prediction, PredictionWarning
 from trainer.report import format_model_line, write_pdf_report
 
-PRED = {
-    "predicted_class": "glioma",
-    "probabilities": {"glioma": 0.91, "meningioma": 0.05, "notumor": 0.03, "pituitary": 0.01},
-    "ood": False,
-    "ood_score": 0.8,
-    "warnings": [],
-}
-META = {
-    "name": "demo-model",
-    "backbone": "efficientnet_b3",
-    "package_version": "0.1.0",
-    "metrics": {"test": {"accuracy": 0.989}},
-    "temperature": 1.3,
-    "input_size": 300,
-}
+CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
+PRED = Prediction(
+    "scan.jpg",
+    None,
+    "glioma",
+    {"glioma": 0.91, "meningioma": 0.05, "notumor": 0.03, "pituitary": 0.01},
+    False,
+    0.8,
+    [],
+)
+
+
+def model_meta(drop: tuple[str, ...] = (), **fields: Any) -> ModelMeta:
+    """A model's checked metadata, as ``Predictor.info`` gives it, with ``fields`` set."""
+    meta = base_metadata("efficientnet_b3", CLASSES, 300, HeadConfig(), (0.5,) * 3, (0.25,) * 3)
+    meta = {k: v for k, v in {**meta, **fields}.items() if k not in drop}
+    return validate_metadata(meta, check_backbone=False)
+
+
+META = model_meta(
+    name="demo-model",
+    package_version="0.1.0",
+    metrics={"test": {"accuracy": 0.989}},
+    temperature=1.3,
+)
 
 
 def pdf_text(path: Path) -> str:
@@ -95,19 +111,21 @@ def test_identifiers_only_when_asked(tmp_path: Path) -> None:
 def test_ood_warning_is_printed(tmp_path: Path) -> None:
     path = write(tmp_path)
     assert "probably not a brain MRI" not in pdf_text(path)
-    PRED_OOD = {**PRED, "ood": True, "ood_score": 7.5, "warnings": ["small image (64×80)"]}
+    small = PredictionWarning(PredictionWarning.SMALL_IMAGE, "small image (64x80)")
+    pred_ood = dataclasses.replace(PRED, ood=True, ood_score=7.5, warnings=[small])
     with matplotlib.rc_context({"pdf.compression": 0}):
-        write_pdf_report(path, np.zeros((8, 8)), None, PRED_OOD, META, "x.png")
+        write_pdf_report(path, np.zeros((8, 8)), None, pred_ood, META, "x.png")
     text = pdf_text(path)
     assert "probably not a brain MRI" in text and "no heat map" in text
+    assert "Warning: small image (64x80)" in text
 
 
 @pytest.mark.parametrize(
     ("meta", "expected"),
     [
         (META, "demo-model (efficientnet_b3, test accuracy 98.9%, trained with brainmri 0.1.0)"),
-        ({"backbone": "b0"}, "unnamed model (b0)"),
+        (model_meta(("package_version",), backbone="b0"), "unnamed model (b0)"),
     ],
 )
-def test_model_line(meta: dict, expected: str) -> None:
+def test_model_line(meta: ModelMeta, expected: str) -> None:
     assert format_model_line(meta) == expected

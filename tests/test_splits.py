@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from trainer.data.discovery import discover
-from trainer.data.splits import fraction_split, limit_per_class, make_split, paper_halves
+from trainer.data.splits import (
+    DEFAULT_VAL_FRACTION,
+    SplitSpec,
+    applicable_method,
+    fraction_split,
+    has_testing_folder,
+    limit_per_class,
+    make_split,
+    paper_halves,
+)
 from trainer.errors import DatasetError
 
 # sha256 of splits/seed_protocol_{val,test}.txt as shipped with the data set
@@ -98,3 +107,47 @@ def test_split_files_and_limit(mini_data: Path, tmp_path: Path):
     (tmp_path / "bad.txt").write_text("Testing/glioma/nope.jpg\n")
     with pytest.raises(DatasetError, match=r"nope\.jpg"):
         make_split(index, split_files={"val": tmp_path / "bad.txt"})
+
+
+def _flat(root: Path) -> Path:
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(20):
+            (root / c / f"{i}.png").write_bytes(b"x")
+    return root
+
+
+def test_the_testing_folder_rule_and_the_default_fraction(mini_data: Path, tmp_path: Path):
+    """One rule, asked by check-data and the app: the paper split needs a Testing folder;
+    without one a stratified split of DEFAULT_VAL_FRACTION applies (training refuses)."""
+    mini, flat = discover(mini_data), discover(_flat(tmp_path / "flat"))
+    assert has_testing_folder(mini) and not has_testing_folder(flat)
+    assert applicable_method(mini, "paper") == "paper"
+    assert applicable_method(flat, "paper") == "fraction"
+    assert applicable_method(flat, "paper", val_fraction=0.2) == "paper"  # make_split: fraction
+    assert applicable_method(flat, "paper", split_files={"val": "v.txt"}) == "paper"
+    assert applicable_method(flat, "fraction") == "fraction"
+
+    assert SplitSpec("paper").applied_to(mini) == SplitSpec("paper")
+    applied = SplitSpec("paper").applied_to(flat)
+    assert applied == SplitSpec("fraction")
+    assert applied.config_values() == {
+        "split": "fraction",
+        "split_files": {},
+        "val_fraction": DEFAULT_VAL_FRACTION,
+    }
+    # make_split's own default is the same fraction (of each class, for val and for test)
+    split = make_split(flat, "fraction")
+    assert split.details["val_fraction"] == DEFAULT_VAL_FRACTION
+    assert len(split.val) == len(split.test) == 2 * round(20 * DEFAULT_VAL_FRACTION)
+
+
+def test_split_spec_config_values():
+    assert SplitSpec().config_values() == {
+        "split": "paper",
+        "split_files": {},
+        "val_fraction": None,
+    }
+    assert SplitSpec("fraction", val_fraction=0.25).config_values()["val_fraction"] == 0.25
+    files = SplitSpec("files", split_files={"val": "v.txt"}).config_values()
+    assert files == {"split": "files", "split_files": {"val": "v.txt"}, "val_fraction": None}

@@ -28,13 +28,26 @@ if TYPE_CHECKING:  # the real imports, for type checkers and readers; at run tim
     from trainer.atomic import atomic_path, write_text
     from trainer.cam.overlay import HEAT_FLOOR, heat_rgba, legend_rgba, render_overlay, side_by_side
     from trainer.cam.record import localization_sentence, read_localization
-    from trainer.cam.spec import DEFAULT_MAP, MAP_METHODS, MapSpec, parse_map_spec
+    from trainer.cam.spec import (
+        DEFAULT_MAP,
+        MAP_METHOD_LABELS,
+        MAP_METHODS,
+        MapSpec,
+        parse_map_spec,
+    )
     from trainer.config import PRESETS, TrainConfig, apply_overrides, preset_config
     from trainer.csv_cells import read_cell
     from trainer.data.checks import check_dataset
     from trainer.data.discovery import TESTING_DIR, discover
-    from trainer.data.splits import make_split
-    from trainer.device import describe_device, has_gpu, may_have_gpu
+    from trainer.data.splits import DEFAULT_VAL_FRACTION, SplitSpec, make_split
+    from trainer.device import (
+        DeviceChoice,
+        available_devices,
+        describe_device,
+        device_choices,
+        has_gpu,
+        may_have_gpu,
+    )
     from trainer.engine import failure_kind, fit
     from trainer.errors import (
         BrainMRIError,
@@ -44,6 +57,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and readers; at run tim
         UnreadableInputError,
         os_error_text,
     )
+    from trainer.evaluation import EvalProgress, EvalResult, evaluate_run_steps
     from trainer.events import (
         BatchEnded,
         BatchSizeChanged,
@@ -69,8 +83,10 @@ if TYPE_CHECKING:  # the real imports, for type checkers and readers; at run tim
     )
     from trainer.io.dicom import read_header
     from trainer.io.geometry import SliceGeometry
+    from trainer.io.scan import quantise
     from trainer.metrics import classification_report_text
-    from trainer.modelfile import META_KEY, read_metadata
+    from trainer.model_facts import ModelMeta
+    from trainer.modelfile import META_KEY, read_metadata, read_model_meta, with_metadata
     from trainer.onnx_export import export_onnx
     from trainer.practice import (
         PracticeAnswer,
@@ -82,7 +98,8 @@ if TYPE_CHECKING:  # the real imports, for type checkers and readers; at run tim
         summary_lines,
         write_summary_pdf,
     )
-    from trainer.predict import Prediction, Predictor
+    from trainer.predict import Predictor
+    from trainer.prediction_row import Prediction, PredictionRow, PredictionWarning
     from trainer.prediction_table import prediction_csv
     from trainer.preprocess import to_model_square
     from trainer.pretrained import weights_available, weights_cached
@@ -90,7 +107,14 @@ if TYPE_CHECKING:  # the real imports, for type checkers and readers; at run tim
     from trainer.recipes import DEFAULT_MODEL_RECIPE, RECIPES, Recipe
     from trainer.report import write_pdf_report
     from trainer.run_data import split_for
-    from trainer.run_folder import MODEL_FILE, STATE_FILE, read_run_config
+    from trainer.run_folder import (
+        CHECKPOINT_FILES,
+        MODEL_FILE,
+        STATE_FILE,
+        RunFolder,
+        RunPrediction,
+        read_run_config,
+    )
     from trainer.series_call import (
         CLASS,
         NOT_MRI,
@@ -101,6 +125,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and readers; at run tim
         slice_call,
     )
     from trainer.strip_colours import SeriesStrip, cell_colour
+    from trainer.vocab import DEVICES, OPTIMIZERS, SCHEDULE_LABELS, SCHEDULES, SPLIT_METHODS
 
 # module -> the public names it defines; a name's module is imported when the name is first used
 _MODULES: dict[str, tuple[str, ...]] = {
@@ -120,14 +145,28 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "side_by_side",
     ),
     "trainer.cam.record": ("localization_sentence", "read_localization"),
-    "trainer.cam.spec": ("DEFAULT_MAP", "MAP_METHODS", "MapSpec", "parse_map_spec"),
+    "trainer.cam.spec": (
+        "DEFAULT_MAP",
+        "MAP_METHODS",
+        "MAP_METHOD_LABELS",
+        "MapSpec",
+        "parse_map_spec",
+    ),
     "trainer.config": ("PRESETS", "TrainConfig", "apply_overrides", "preset_config"),
     "trainer.csv_cells": ("read_cell",),
     "trainer.data.checks": ("check_dataset",),
     "trainer.data.discovery": ("TESTING_DIR", "discover"),
-    "trainer.data.splits": ("make_split",),
-    "trainer.device": ("describe_device", "has_gpu", "may_have_gpu"),
+    "trainer.data.splits": ("DEFAULT_VAL_FRACTION", "SplitSpec", "make_split"),
+    "trainer.device": (
+        "DeviceChoice",
+        "available_devices",
+        "describe_device",
+        "device_choices",
+        "has_gpu",
+        "may_have_gpu",
+    ),
     "trainer.engine": ("failure_kind", "fit"),
+    "trainer.evaluation": ("EvalProgress", "EvalResult", "evaluate_run_steps"),
     "trainer.errors": (
         "BrainMRIError",
         "ModelFileError",
@@ -161,8 +200,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "trainer.io.dicom": ("read_header",),
     "trainer.io.geometry": ("SliceGeometry",),
+    "trainer.io.scan": ("quantise",),
     "trainer.metrics": ("classification_report_text",),
-    "trainer.modelfile": ("META_KEY", "read_metadata"),
+    "trainer.modelfile": ("META_KEY", "read_metadata", "read_model_meta", "with_metadata"),
     "trainer.onnx_export": ("export_onnx",),
     "trainer.practice": (
         "PracticeAnswer",
@@ -174,7 +214,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "summary_lines",
         "write_summary_pdf",
     ),
-    "trainer.predict": ("Prediction", "Predictor"),
+    "trainer.model_facts": ("ModelMeta",),
+    "trainer.predict": ("Predictor",),
+    "trainer.prediction_row": ("Prediction", "PredictionRow", "PredictionWarning"),
     "trainer.prediction_table": ("prediction_csv",),
     "trainer.preprocess": ("to_model_square",),
     "trainer.pretrained": ("weights_available", "weights_cached"),
@@ -182,7 +224,14 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "trainer.recipes": ("DEFAULT_MODEL_RECIPE", "RECIPES", "Recipe"),
     "trainer.report": ("write_pdf_report",),
     "trainer.run_data": ("split_for",),
-    "trainer.run_folder": ("MODEL_FILE", "STATE_FILE", "read_run_config"),
+    "trainer.run_folder": (
+        "CHECKPOINT_FILES",
+        "MODEL_FILE",
+        "STATE_FILE",
+        "RunFolder",
+        "RunPrediction",
+        "read_run_config",
+    ),
     "trainer.series_call": (
         "CLASS",
         "NOT_MRI",
@@ -193,6 +242,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "slice_call",
     ),
     "trainer.strip_colours": ("SeriesStrip", "cell_colour"),
+    "trainer.vocab": ("DEVICES", "OPTIMIZERS", "SCHEDULES", "SCHEDULE_LABELS", "SPLIT_METHODS"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -210,17 +260,25 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CHECKPOINT_FILES",
     "CLASS",
     "DEFAULT_MAP",
     "DEFAULT_MODEL_RECIPE",
+    "DEFAULT_VAL_FRACTION",
+    "DEVICES",
     "HEAT_FLOOR",
     "MAP_METHODS",
+    "MAP_METHOD_LABELS",
     "META_KEY",
     "MODEL_FILE",
     "NOT_FOR_CLINICAL_USE",
     "NOT_MRI",
+    "OPTIMIZERS",
     "PRESETS",
     "RECIPES",
+    "SCHEDULES",
+    "SCHEDULE_LABELS",
+    "SPLIT_METHODS",
     "STATE_FILE",
     "TESTING_DIR",
     "UNSURE",
@@ -228,8 +286,11 @@ __all__ = [
     "BatchSizeChanged",
     "BrainMRIError",
     "CancelToken",
+    "DeviceChoice",
     "EpochEnded",
     "EpochStarted",
+    "EvalProgress",
+    "EvalResult",
     "Event",
     "FileSkipped",
     "FitFailed",
@@ -237,18 +298,23 @@ __all__ = [
     "LogMessage",
     "MapSpec",
     "ModelFileError",
+    "ModelMeta",
     "PhaseChanged",
     "PracticeAnswer",
     "PracticeItem",
     "PracticeSession",
     "PracticeSummary",
     "Prediction",
+    "PredictionRow",
+    "PredictionWarning",
     "Predictor",
     "ProbeProgress",
     "ProbeResult",
     "Recipe",
+    "RunFolder",
     "RunFolderError",
     "RunLockedError",
+    "RunPrediction",
     "RunStarted",
     "Scan",
     "ScanSlice",
@@ -257,6 +323,7 @@ __all__ = [
     "SeriesStrip",
     "SliceCall",
     "SliceGeometry",
+    "SplitSpec",
     "TrainConfig",
     "UnreadableInputError",
     "Window",
@@ -264,14 +331,17 @@ __all__ = [
     "apply_overrides",
     "assets_dir",
     "atomic_path",
+    "available_devices",
     "cell_colour",
     "check_dataset",
     "classification_report_text",
     "clear_saved_answers",
     "default_model_path",
     "describe_device",
+    "device_choices",
     "discover",
     "display_metadata",
+    "evaluate_run_steps",
     "export_onnx",
     "failure_kind",
     "fit",
@@ -289,11 +359,13 @@ __all__ = [
     "preset_config",
     "probe_key",
     "probe_speed",
+    "quantise",
     "read_cell",
     "read_grey",
     "read_header",
     "read_localization",
     "read_metadata",
+    "read_model_meta",
     "read_run_config",
     "render_overlay",
     "samples_dir",
@@ -307,6 +379,7 @@ __all__ = [
     "user_models_dir",
     "weights_available",
     "weights_cached",
+    "with_metadata",
     "write_pdf_report",
     "write_summary_pdf",
     "write_text",

@@ -48,7 +48,8 @@ def sample_params(n: int, cfg: AugmentConfig, generator: torch.Generator) -> Aug
 
     angle = uniform(cfg.rotation_deg)
     sx, sy = uniform(cfg.shift_fraction), uniform(cfg.shift_fraction)
-    flip = torch.rand(n, generator=generator) < 0.5 if cfg.hflip else torch.zeros(n, dtype=bool)
+    no_flip = torch.zeros(n, dtype=torch.bool)
+    flip = torch.rand(n, generator=generator) < 0.5 if cfg.hflip else no_flip
     if cfg.crop_scale >= 1:
         return AugmentParams(angle, sx, sy, flip)
     scale = cfg.crop_scale + torch.rand(n, generator=generator) * (1 - cfg.crop_scale)

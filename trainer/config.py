@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from trainer.vocab import BatchNormMode, Optimizer, Schedule, SplitMethod
+
 
 @dataclass(frozen=True)
 class HeadConfig:
@@ -80,7 +82,7 @@ class TrainConfig:
     # data
     data: str = ""
     cache: str | None = None
-    split: str = "paper"  # "paper" | "fraction" | "files"
+    split: SplitMethod = "paper"  # trainer.vocab.SPLIT_METHODS
     split_files: dict[str, str] = field(default_factory=dict)
     val_fraction: float | None = None
     test_fraction: float | None = None
@@ -90,7 +92,7 @@ class TrainConfig:
     pretrained: str = "imagenet"  # "imagenet" | "none" | a file path
     freeze_backbone: bool = False
     freeze_stages: int = 0  # stem + this many leading stages get no gradient (trainer.bn)
-    batchnorm: str = "train"  # "train" | "frozen": statistics re-estimated once, then held
+    batchnorm: BatchNormMode = "train"  # "frozen": statistics re-estimated once, then held
     bn_recalibration_images: int = 0  # augmented training images for that re-estimate
     img_size: int = 224
     head: HeadConfig = field(default_factory=HeadConfig)
@@ -98,16 +100,16 @@ class TrainConfig:
     # optimisation
     epochs: int = 10
     batch_size: int = 16
-    optimizer: str = "adamax"  # "adamax" | "adam" | "adamw" | "sgd"
+    optimizer: Optimizer = "adamax"  # trainer.vocab.OPTIMIZERS
     lr: float = 1e-3
     weight_decay: float = 0.0
-    schedule: str = "none"  # "none" | "cosine" | "onecycle" (per batch) | "plateau"
+    schedule: Schedule = "none"  # trainer.vocab.SCHEDULES
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
     early_stopping_patience: int | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # machinery
-    device: str = "auto"  # "auto" | "cpu" | "cuda" | "mps"
+    device: str = "auto"  # trainer.vocab.DEVICES, or "cuda:N"
     amp: bool = True  # CUDA only: bf16/fp16 autocast
     channels_last: bool = True  # CUDA and CPU
     in_memory: bool = False  # decode every image once, losslessly, into RAM at img_size

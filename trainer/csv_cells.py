@@ -7,7 +7,7 @@ or a command into every table we write. The OWASP rule ("CSV injection") is appl
 text cell of every CSV brainmri writes: such a cell gets a leading ``'``, which spreadsheets
 hide and treat as "this is text". A cell that is a plain number (``-0.25``) is a number to a
 spreadsheet too, not a formula, so it is left as it is. :func:`read_cell` undoes the prefix
-for our own readers (the app reads ``predictions_test.csv`` back).
+for our own readers (the app reads a run's predictions table back).
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ import os
 import platform
 import shutil
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
+
+from trainer.vocab import DEVICES, Device, in_words
 
 if TYPE_CHECKING:
     import torch
@@ -44,6 +46,43 @@ def has_gpu() -> bool:
     return bool(torch.cuda.is_available() or (mps is not None and mps.is_available()))
 
 
+class DeviceChoice(NamedTuple):
+    """One entry of a list of devices a person chooses from: ``label`` in words, ``value``
+    as :class:`~trainer.config.TrainConfig` and ``--device`` take it, and whether it is
+    ``available`` here."""
+
+    label: str
+    value: Device
+    available: bool
+
+
+def device_choices(cuda: bool, mps: bool, gpu_name: str = "") -> tuple[DeviceChoice, ...]:
+    """Every device of :data:`trainer.vocab.DEVICES`, for a machine where a CUDA GPU
+    (``gpu_name``, when known) and Apple's Metal backend are or are not there."""
+    cuda_note = f" ({gpu_name})" if gpu_name else ("" if cuda else " (none found)")
+    labels = {
+        "auto": "automatic (GPU when there is one)",
+        "cpu": "CPU",
+        "cuda": "CUDA GPU" + cuda_note,
+        "mps": "Apple GPU (MPS)" + ("" if mps else " (not available)"),
+    }
+    there = {"cuda": cuda, "mps": mps}
+    return tuple(
+        DeviceChoice(labels.get(name, name), name, there.get(name, True)) for name in DEVICES
+    )
+
+
+def available_devices() -> tuple[DeviceChoice, ...]:
+    """The devices as PyTorch sees them here (imports torch: seconds; run it off a GUI
+    thread). Before that answer, ``device_choices(g, g)`` with ``g =`` :func:`may_have_gpu`
+    says what may be there."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    return device_choices(cuda, mps, torch.cuda.get_device_name(0) if cuda else "")
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     import torch
 
@@ -60,8 +99,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
         raise RuntimeError("--device mps: Apple's Metal backend is not available here")
-    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
-        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
+    if name not in DEVICES and not name.startswith("cuda:"):
+        raise ValueError(f"unknown device {name!r}; use {in_words(DEVICES)}")
     return torch.device(name)
 
 

@@ -16,19 +16,17 @@ evaluates, writes files and reports.
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from trainer import distributed as dist
-from trainer.atomic import atomic_path, write_bytes, write_json, write_text
 from trainer.augment import augment_batch
 from trainer.bn import recalibrate_batchnorm
 from trainer.config import TrainConfig
@@ -59,16 +57,7 @@ from trainer.history import write_history
 from trainer.inference import Inference
 from trainer.model import build_model, parameter_table
 from trainer.pretrained import apply_pretrained, is_model_file, start_from_model_file
-from trainer.run_folder import (
-    BEST_WEIGHTS,
-    CONFIG_FILE,
-    STATE_FILE,
-    clear_for_overwrite,
-    is_run_folder,
-    read_run_config,
-    read_state,
-)
-from trainer.run_lock import run_lock
+from trainer.run_folder import Checkpoint, RunFolder
 from trainer.step import (
     TrainStep,
     configure_for_training,
@@ -76,6 +65,10 @@ from trainer.step import (
     prepare_train_mode,
     set_lr,
 )
+
+#: How an epoch ended: all batches done, stopped by the user, out of time, early stopping,
+#: or to be run again with a smaller batch (out of memory).
+Outcome = Literal["ok", "cancelled", "timebox", "early-stop", "retry"]
 
 
 def batch_seed(seed: int, epoch: int, batch: int) -> int:
@@ -134,14 +127,15 @@ def fit(
     ``overwrite`` (the old state and model are removed first); a resume reads the folder only
     through :mod:`trainer.run_folder`'s checks. Neither failure touches the folder."""
     run_dir = Path(run_dir)
+    folder = RunFolder(run_dir)
     run: TrainingRun | None = None
     try:
-        with run_lock(run_dir) if dist.is_main() else contextlib.nullcontext():
-            if not resume and is_run_folder(run_dir):
+        with folder.lock() if dist.is_main() else contextlib.nullcontext():
+            if not resume and folder.is_run():
                 if not overwrite:
                     raise RunExistsError(f"{run_dir}: this folder holds a training run already")
                 if dist.is_main():
-                    clear_for_overwrite(run_dir)
+                    folder.clear_for_overwrite()
             run = TrainingRun(cfg, run_dir, cancel or CancelToken(), resume, overrides or {})
             yield from run.events()
     except RunFolderError as exc:  # about the folder itself: nothing is written into it
@@ -150,7 +144,7 @@ def fit(
         tb = traceback.format_exc()
         if dist.is_main():
             with contextlib.suppress(OSError):
-                write_text(run_dir / "error.txt", tb)
+                folder.write_error(tb)
         yield FitFailed(str(run_dir), failure_text(exc), tb, failure_kind(exc))
     finally:
         if run is not None:
@@ -168,10 +162,11 @@ class TrainingRun:
         overrides: dict[str, Any],
     ) -> None:
         self.run_dir = run_dir
+        self.folder = RunFolder(run_dir)
         self.cancel = cancel
         self.resume = resume
         if resume:
-            cfg = read_run_config(run_dir)  # checked: the folder is untrusted input
+            cfg = self.folder.config()  # checked: the folder is untrusted input
             # only the machinery may change on resume, never the recipe
             for key in ("device", "workers", "max_minutes", "amp", "checkpoint_minutes"):
                 if overrides.get(key) is not None:
@@ -208,7 +203,7 @@ class TrainingRun:
             torch.manual_seed(cfg.seed)
             self.model = build_model(cfg.backbone, len(self.classes), cfg.head)
         self.model.head.reset_parameters(torch.Generator().manual_seed(cfg.seed))
-        fresh = not (self.resume and (self.run_dir / STATE_FILE).is_file())
+        fresh = not (self.resume and self.folder.has_state())
         if self.resume and fresh and self.main:
             yield LogMessage("no saved state in this run folder yet: starting from the beginning")
         if fresh:
@@ -237,7 +232,7 @@ class TrainingRun:
         self.amp_dtype = self.step.amp_dtype
         self.scaler = self.step.scaler
         if self.main:
-            _clean_run_folder(self.run_dir)
+            self.folder.clean_leftovers()
         if not fresh:
             self._load_state()
             return
@@ -245,7 +240,7 @@ class TrainingRun:
             yield from self._recalibrate_batchnorm()
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_json(self.run_dir / CONFIG_FILE, cfg.to_dict())
+            self.folder.write_config(cfg)
             self._save_state()  # a run killed in its first epoch can resume from here
 
     def _recalibrate_batchnorm(self) -> Iterator[Event]:
@@ -316,7 +311,7 @@ class TrainingRun:
         yield from self._finish(stopped_early)
 
     # ------------------------------------------------------------------ one epoch
-    def _run_epoch(self) -> Iterator[Event]:
+    def _run_epoch(self) -> Generator[Event, None, Outcome]:
         cfg, st = self.cfg, self.state
         epoch = st.epoch
         batches = epoch_batches(len(self.data.train), cfg.batch_size, cfg.seed, epoch, self.world)
@@ -370,7 +365,7 @@ class TrainingRun:
         if self.main:
             self._save_state()
         patience = cfg.early_stopping_patience
-        stop_early = bool(patience) and st.stale_epochs >= patience
+        stop_early = patience is not None and patience > 0 and st.stale_epochs >= patience
         if dist.broadcast_flag(stop_early, self.device):
             return "early-stop"
         if dist.broadcast_flag(self._should_stop(), self.device) and st.epoch <= cfg.epochs:
@@ -395,7 +390,9 @@ class TrainingRun:
         result = self.step(x, y, gen)
         self._epoch_sums().add(result.sums, result.count)
 
-    def _end_epoch(self, epoch: int, lr: float, seconds: float) -> Iterator[Event]:
+    def _end_epoch(
+        self, epoch: int, lr: float, seconds: float
+    ) -> Generator[Event, None, dict[str, float]]:
         st = self.state
         totals = self._epoch_sums().exact().as_list()
         loss_sum, reg_sum, correct, count = dist.all_sum(totals, self.device)
@@ -416,7 +413,7 @@ class TrainingRun:
             if is_best:
                 st.best = _Best(epoch, val["accuracy"], val["loss"])
                 st.stale_epochs = 0
-                self._save_best_weights()
+                self.folder.save_best_weights(self.model)
             else:
                 st.stale_epochs += 1
             metrics["is_best"] = 1.0 if is_best else 0.0
@@ -446,7 +443,7 @@ class TrainingRun:
         cfg.batch_size //= 2
         self.state.next_batch, self.state.progress = 0, None
         if self.main:
-            write_json(self.run_dir / CONFIG_FILE, cfg.to_dict())
+            self.folder.write_config(cfg)
         yield BatchSizeChanged(old, cfg.batch_size, self.state.epoch)
         yield LogMessage(
             f"out of memory at batch size {old}: continuing with batch size {cfg.batch_size}, "
@@ -500,60 +497,42 @@ class TrainingRun:
     # ------------------------------------------------------------------ files
     def _save_state(self) -> None:
         st = self.state
-        state = {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
-            "scaler": self.scaler.state_dict(),
-            "epoch": st.epoch,
-            "next_batch": st.next_batch,
-            "progress": (st.progress.exact() if st.progress else Totals()).as_list(),
-            "history": st.history,
-            "best": [st.best.epoch, st.best.val_accuracy, st.best.val_loss],
-            "elapsed_s": st.elapsed_s,
-            "stale_epochs": st.stale_epochs,
-        }
-        # Serialised in memory, then written by Python: a full disk is then an OSError that
-        # says so, not a RuntimeError from inside torch's zip writer.
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        write_bytes(self.run_dir / STATE_FILE, buffer.getbuffer())
-
-    def _load_state(self) -> None:
-        path = self.run_dir / STATE_FILE
-        s = read_state(path, self.device, self.cfg.epochs)
-        self.model.load_state_dict(s["model"])
-        self.optimizer.load_state_dict(s["optimizer"])
-        if self.scheduler and s.get("scheduler"):
-            self.scheduler.load_state_dict(s["scheduler"])
-        if s.get("scaler"):
-            self.scaler.load_state_dict(s["scaler"])
-        self.state = _State(
-            epoch=int(s["epoch"]),
-            next_batch=int(s["next_batch"]),
-            progress=EpochSums(self.device, Totals(*map(float, s["progress"]))),
-            history=[dict(h) for h in s["history"]],
-            best=_Best(int(s["best"][0]), float(s["best"][1]), float(s["best"][2])),
-            elapsed_s=float(s["elapsed_s"]),
-            stale_epochs=int(s.get("stale_epochs", 0)),
+        self.folder.save_checkpoint(
+            Checkpoint(
+                model=self.model.state_dict(),
+                optimizer=self.optimizer.state_dict(),
+                scheduler=self.scheduler.state_dict() if self.scheduler else {},
+                scaler=self.scaler.state_dict(),
+                epoch=st.epoch,
+                next_batch=st.next_batch,
+                progress=(st.progress.exact() if st.progress else Totals()).as_list(),
+                history=st.history,
+                best=(st.best.epoch, st.best.val_accuracy, st.best.val_loss),
+                elapsed_s=st.elapsed_s,
+                stale_epochs=st.stale_epochs,
+            )
         )
 
-    def _save_best_weights(self) -> None:
-        from safetensors.torch import save_file
-
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        with atomic_path(self.run_dir / BEST_WEIGHTS) as tmp:
-            save_file(tensors, str(tmp))
-
-    def _load_best_weights(self) -> None:
-        from safetensors.torch import load_file
-
-        path = self.run_dir / BEST_WEIGHTS
-        if path.is_file():
-            self.model.load_state_dict(load_file(str(path), device=str(self.device)))
+    def _load_state(self) -> None:
+        c = self.folder.load_checkpoint(self.device, self.cfg.epochs)
+        self.model.load_state_dict(c.model)
+        self.optimizer.load_state_dict(c.optimizer)
+        if self.scheduler and c.scheduler:
+            self.scheduler.load_state_dict(c.scheduler)
+        if c.scaler:
+            self.scaler.load_state_dict(c.scaler)
+        self.state = _State(
+            epoch=c.epoch,
+            next_batch=c.next_batch,
+            progress=EpochSums(self.device, Totals(*c.progress)),
+            history=c.history,
+            best=_Best(*c.best),
+            elapsed_s=c.elapsed_s,
+            stale_epochs=c.stale_epochs,
+        )
 
     def _write_history(self) -> None:
-        write_history(self.run_dir, self.state.history)
+        write_history(self.folder, self.state.history)
 
     def _save_augmented_batch(self) -> None:
         from trainer.plots import save_augmented_batch
@@ -567,7 +546,7 @@ class TrainingRun:
         gen = torch.Generator().manual_seed(batch_seed(cfg.seed, 1, 0))
         aug, _ = augment_batch(x01, cfg.augment, gen)
         save_augmented_batch(
-            aug[:, 0].cpu().numpy(), y.tolist(), self.classes, self.run_dir / "augmented_batch.png"
+            aug[:, 0].cpu().numpy(), y.tolist(), self.classes, self.folder.augmented_batch_path
         )
 
     # ------------------------------------------------------------------ the end
@@ -577,7 +556,7 @@ class TrainingRun:
             yield FitFinished(str(self.run_dir), False, stopped_early, [])
             return
         yield PhaseChanged("evaluating", "best epoch on validation and test")
-        self._load_best_weights()
+        self.folder.load_best_weights(self.model, self.device)
         result = yield from finalize_run(self._record())
         dist.barrier()
         yield PhaseChanged("done")
@@ -623,18 +602,6 @@ def failure_kind(exc: BaseException) -> str:
     if isinstance(exc, RunExistsError):
         return "run_exists"
     return "error"
-
-
-def _clean_run_folder(run_dir: Path) -> None:
-    """Remove what a killed run left behind: temporary files of interrupted atomic writes
-    (``.name.XXXX.ext.tmp``) and the error report of an earlier failed attempt."""
-    if not run_dir.is_dir():
-        return
-    for tmp in run_dir.glob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-    with contextlib.suppress(OSError):
-        (run_dir / "error.txt").unlink()
 
 
 __all__ = ["TrainingRun", "epoch_batches", "failure_kind", "fit"]

@@ -9,7 +9,7 @@ images have one and a high test accuracy alone proves little.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,19 +18,19 @@ import numpy as np
 import torch
 
 from trainer import NOT_FOR_CLINICAL_USE
-from trainer.atomic import write_json, write_text
-from trainer.calibration import fit_temperature
 from trainer.config import TrainConfig
+from trainer.data.discovery import Sample
 from trainer.data.sources import BatchSource
+from trainer.evaluation import EvalResult, evaluate
 from trainer.events import Event, FileSkipped, LogMessage, PhaseChanged
 from trainer.history import write_history
 from trainer.inference import Inference, predict_rows
-from trainer.metrics import classification_report_text, evaluate_logits
+from trainer.metrics import classification_report_text
 from trainer.model import BrainTumorClassifier, default_ood_layer
 from trainer.modelfile import base_metadata, save_model_file
-from trainer.ood import fit_ood
+from trainer.ood import OODModel, fit_ood
 from trainer.run_data import RunData
-from trainer.run_folder import MODEL_FILE
+from trainer.run_folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,40 @@ class FinishedRun:
     @property
     def classes(self) -> tuple[str, ...]:
         return self.data.classes
+
+    @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.run_dir)
+
+    def evaluate(
+        self,
+        part: str,
+        temperature: float | None,
+        ood: OODModel | None = None,
+        on_dedup_error: Callable[[Exception], None] | None = None,
+    ) -> EvalResult:
+        """A split of the run through the one evaluation pipeline (:mod:`trainer.evaluation`),
+        with the model as it stands; the test split with its de-duplicated list."""
+        source: BatchSource = getattr(self.data, part)
+        return evaluate(
+            self.model,
+            source,
+            self.classes,
+            device=self.device,
+            mean=self.data.mean,
+            std=self.data.std,
+            split=part,
+            batch_size=max(self.cfg.batch_size, 32),
+            temperature=temperature,
+            ood=ood,
+            dedup=self._dedup_rows if part == "test" else None,
+            on_dedup_error=on_dedup_error,
+            amp_dtype=self.amp_dtype,
+            channels_last=self.channels_last,
+        )
+
+    def _dedup_rows(self, samples: Sequence[Sample], ok: np.ndarray) -> list[int]:
+        return [i for i in dedup_indices(self) if ok[i]]
 
     def infer(self, part: str, indices: list[int] | None = None) -> Inference:
         return predict_rows(
@@ -88,15 +122,16 @@ def report_failures(
         yield LogMessage(f"left out {rel} in {where}: {reason}", "warning")
 
 
-def finalize_run(run: FinishedRun) -> Iterator[Event]:
-    cfg, classes, out = run.cfg, list(run.classes), run.run_dir
+def finalize_run(run: FinishedRun) -> Generator[Event, None, dict[str, Any]]:
+    """Calibrate on validation, fit the OOD check, evaluate the test split once, write the
+    model file and the reports; returns ``{"test", "val", "test_dedup", "model_path"}``."""
+    cfg, classes, out = run.cfg, list(run.classes), run.folder
     run.model.set_ood_layer(default_ood_layer(run.model.backbone))
     yield PhaseChanged("calibrating", "temperature scaling and OOD threshold on validation")
-    val_result = run.infer("val")
-    yield from report_failures(run.data.val, val_result.failures, "the validation split")
-    val_logits, val_emb, val_y = val_result.valid()
-    temperature = fit_temperature(val_logits, val_y)
-    val = evaluate_logits(val_logits, val_y, classes, temperature)
+    val_result = run.evaluate("val", temperature=None)  # the temperature is fitted here
+    yield from report_failures(run.data.val, val_result.inference.failures, "the validation split")
+    temperature, val = val_result.temperature, val_result.metrics
+    val_emb = val_result.inference.valid()[1]
     n_train = len(run.data.train)
     pick = None  # a random subset: the split is sorted by class, its head is one class
     if n_train > OOD_TRAIN_LIMIT:
@@ -106,22 +141,17 @@ def finalize_run(run: FinishedRun) -> Iterator[Event]:
     ood = fit_ood(train_emb, train_y, len(classes), val_emb)
 
     yield PhaseChanged("evaluating", "test split")
-    test_result = run.infer("test")
-    yield from report_failures(run.data.test, test_result.failures, "the test split")
-    test_ok = test_result.ok
-    test_logits, test_emb, test_y = test_result.valid()
-    test = evaluate_logits(test_logits, test_y, classes, temperature)
-    test["failed_files"] = [run.data.split.test[row].rel for row, _ in test_result.failures]
-    test["ood_flagged"] = int(ood.is_ood(test_emb).sum()) if len(test_y) else 0
-    dedup: dict[str, Any] | None = None
-    if len(test_y):
-        try:
-            keep = [i for i in dedup_indices(run) if test_ok[i]]
-            rows = test_result
-            dedup = evaluate_logits(rows.logits[keep], rows.labels[keep], classes, temperature)
-            dedup["paths"] = [run.data.split.test[i].rel for i in keep]
-        except Exception as exc:  # a report extra: never lose a finished run over it
-            yield LogMessage(f"could not compute the de-duplicated test list: {exc}", "warning")
+    dedup_errors: list[Exception] = []  # a report extra: never lose a finished run over it
+    test_result = run.evaluate("test", temperature, ood, dedup_errors.append)
+    yield from report_failures(run.data.test, test_result.inference.failures, "the test split")
+    for exc in dedup_errors:
+        yield LogMessage(f"could not compute the de-duplicated test list: {exc}", "warning")
+    test = {
+        **test_result.metrics,
+        "failed_files": [rel for rel, _ in test_result.failures],
+        "ood_flagged": test_result.ood_flagged or 0,
+    }
+    dedup = test_result.dedup
 
     meta = base_metadata(cfg.backbone, classes, cfg.img_size, cfg.head, run.data.mean, run.data.std)
     meta.update(
@@ -143,44 +173,10 @@ def finalize_run(run: FinishedRun) -> Iterator[Event]:
         history=list(run.history),
     )
     yield PhaseChanged("saving", "model file and reports")
-    model_path = save_model_file(out / MODEL_FILE, run.model, meta, ood)
+    model_path = save_model_file(out.model_path, run.model, meta, ood)
     _write_reports(run, val, test, dedup)
-    _write_predictions(run, test_result, temperature)
+    out.write_predictions(test_result.prediction_rows(), classes)
     return {"test": test, "val": val, "test_dedup": dedup, "model_path": model_path}
-
-
-def _write_predictions(run: FinishedRun, result: Inference, temperature: float) -> None:
-    """``predictions_test.csv``: one row per test image (absolute path, true and predicted
-    class, calibrated probabilities), so a viewer can show the misclassified ones; a file
-    that could not be read keeps its row, marked ``failed`` with the reason."""
-    from trainer.csv_cells import csv_table
-    from trainer.metrics import softmax
-
-    classes = list(run.classes)
-    reasons = dict(result.failures)
-    probs = np.zeros((len(result.labels), len(classes)))
-    if result.ok.any():
-        probs[result.ok] = softmax(result.logits[result.ok], temperature)
-    rows = []
-    for row, (sample, y, p) in enumerate(
-        zip(run.data.split.test, result.labels, probs, strict=True)
-    ):
-        if row in reasons:
-            rows.append(
-                [str(sample.path), classes[int(y)], "failed", *[""] * len(classes), reasons[row]]
-            )
-            continue
-        rows.append(
-            [
-                str(sample.path),
-                classes[int(y)],
-                classes[int(p.argmax())],
-                *[f"{v:.6f}" for v in p],
-                "",
-            ]
-        )
-    header = ["path", "true", "predicted", *[f"p_{c}" for c in classes], "error"]
-    write_text(run.run_dir / "predictions_test.csv", csv_table(header, rows))
 
 
 def _summary(
@@ -214,9 +210,9 @@ def _write_reports(
 ) -> None:
     from trainer.plots import save_confusion_matrix
 
-    out, classes = run.run_dir, list(run.classes)
-    write_json(out / "eval_val.json", val)
-    write_json(out / "eval_test.json", {**test, "dedup": dedup})
+    out, classes = run.folder, list(run.classes)
+    out.write_metrics("val", val)
+    out.write_metrics("test", {**test, "dedup": dedup})
     report = classification_report_text(test)
     text = [
         f"Test split: {test['n']} images. {NOT_FOR_CLINICAL_USE}",
@@ -234,7 +230,7 @@ def _write_reports(
             "",
             classification_report_text(dedup),
         ]
-    write_text(out / "classification_report.txt", "\n".join(text) + "\n")
-    save_confusion_matrix(test["confusion_matrix"], classes, out / "confusion_matrix.png")
+    out.write_report("\n".join(text) + "\n")
+    save_confusion_matrix(test["confusion_matrix"], classes, out.confusion_path)
     if run.history:
         write_history(out, run.history)

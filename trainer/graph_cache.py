@@ -30,10 +30,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainer.assets import user_cache_dir
-from trainer.model_facts import ModelFacts
+from trainer.errors import ModelFileError
+from trainer.model_facts import ModelFacts, ModelMeta
 from trainer.ood import OODModel
 
 if TYPE_CHECKING:
+    from trainer.model import BrainTumorClassifier
     from trainer.modelfile import LoadedModel
 
 GRAPH, META, OOD = "model.onnx", "meta.json", "ood.npz"
@@ -69,7 +71,7 @@ class ModelHeader(ModelFacts):
     """What a prediction needs of a model file besides the network: the same fields as
     :class:`trainer.modelfile.LoadedModel`, which the Predictor reads either from."""
 
-    meta: dict[str, Any]
+    info: ModelMeta
     ood: OODModel | None
     path: Path
 
@@ -86,9 +88,12 @@ def read_bundle(digest: str, path: Path) -> ModelHeader | None:
         if (folder / OOD).is_file():
             with np.load(folder / OOD) as z:
                 ood = OODModel(z["means"], z["precision"], float(z["threshold"]))
-    except (OSError, ValueError, KeyError):
+        from trainer.modelfile import validate_metadata  # light: no torch, no timm
+
+        info = validate_metadata(meta, path, check_backbone=False)  # checked when exported
+    except (OSError, ValueError, KeyError, ModelFileError):
         return None
-    return ModelHeader(meta, ood, path)
+    return ModelHeader(info, ood, path)
 
 
 def export_bundle(loaded: LoadedModel, digest: str) -> Path:
@@ -106,7 +111,7 @@ def export_bundle(loaded: LoadedModel, digest: str) -> Path:
     kept: list[torch.Tensor] = []  # the map layer's output, caught by a hook while tracing
 
     class Outputs(torch.nn.Module):
-        def __init__(self, model: torch.nn.Module) -> None:
+        def __init__(self, model: BrainTumorClassifier) -> None:
             super().__init__()
             self.model = model
 

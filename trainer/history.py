@@ -10,6 +10,7 @@ from pathlib import Path
 
 from trainer.atomic import write_json, write_text
 from trainer.csv_cells import csv_table
+from trainer.run_folder import RunFolder
 
 COLUMNS = (
     "epoch",
@@ -25,11 +26,13 @@ COLUMNS = (
 )
 
 
-def write_history(run_dir: Path, history: Sequence[dict[str, float]]) -> None:
+def write_history(run_dir: str | Path | RunFolder, history: Sequence[dict[str, float]]) -> None:
+    """Write the three files (read back by :meth:`RunFolder.history`)."""
     from trainer.plots import save_curves
 
+    run = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
     hist = [dict(h) for h in history]
-    write_json(run_dir / "history.json", hist)
+    write_json(run.history_path, hist)
     rows = [["" if h.get(k) is None else f"{h[k]:.6g}" for k in COLUMNS] for h in hist]
-    write_text(run_dir / "history.csv", csv_table(COLUMNS, rows))
-    save_curves(hist, run_dir / "curves.png")
+    write_text(run.history_csv_path, csv_table(COLUMNS, rows))
+    save_curves(hist, run.curves_path)

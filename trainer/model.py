@@ -147,10 +147,15 @@ def pooled_width(backbone: nn.Module) -> int:
                 backbone, stand_ins, (torch.empty((1, *size), device="meta"),)
             )
     except (RuntimeError, ValueError, TypeError, NotImplementedError):
-        return int(backbone.num_features)  # cannot run on the meta device: timm's word
+        return _timm_width(backbone)  # cannot run on the meta device: timm's word
     finally:
         backbone.train(training)
-    return int(out.shape[-1]) if out.ndim == 2 else int(backbone.num_features)
+    return int(out.shape[-1]) if out.ndim == 2 else _timm_width(backbone)
+
+
+def _timm_width(backbone: nn.Module) -> int:
+    """timm's ``num_features``: every timm model has it (a plain ``nn.Module`` attribute)."""
+    return int(getattr(backbone, "num_features", 0))
 
 
 def create_backbone(name: str) -> nn.Module:

@@ -25,7 +25,7 @@ from trainer.cam.spec import MapSpec
 from trainer.config import HeadConfig
 from trainer.errors import ModelFileError
 from trainer.jsontext import json_text
-from trainer.model_facts import ModelFacts
+from trainer.model_facts import ModelFacts, ModelMeta
 from trainer.ood import OODModel
 from trainer.preprocess import PREPROCESS_VERSION
 
@@ -54,8 +54,11 @@ _POOLS = ("max", "avg")
 
 @dataclass
 class LoadedModel(ModelFacts):
+    """A model file in PyTorch: the network, its checked metadata (``info``; the object as the
+    file holds it is ``meta``), the out-of-distribution statistics, where it was read from."""
+
     model: BrainTumorClassifier
-    meta: dict[str, Any]
+    info: ModelMeta
     ood: OODModel | None
     path: Path
 
@@ -152,8 +155,17 @@ def _plain(obj: Any) -> Any:
 
 
 def read_metadata(path: str | Path, check_backbone: bool = True) -> dict[str, Any]:
-    """The metadata alone (``brainmri info``), without reading the tensors, checked against
-    the schema (:func:`validate_metadata`): a model file is untrusted input.
+    """The metadata object as the file holds it (:attr:`ModelMeta.raw` of
+    :func:`read_model_meta`), checked as that is: for the formats that copy it whole
+    (``brainmri info --json``, :func:`with_metadata`). Code that reads a field reads
+    :func:`read_model_meta`."""
+    return read_model_meta(path, check_backbone).raw
+
+
+def read_model_meta(path: str | Path, check_backbone: bool = True) -> ModelMeta:
+    """The metadata alone (``brainmri info``, the app's model list), without reading the
+    tensors, checked against the schema (:func:`validate_metadata`): a model file is
+    untrusted input.
 
     ``check_backbone=False`` leaves out one check, that timm knows the backbone's name (its
     form is still checked): it imports timm and torch, seconds that listing model files at the
@@ -173,12 +185,20 @@ def read_metadata(path: str | Path, check_backbone: bool = True) -> dict[str, An
         ) from None
     if raw is None:
         raise ModelFileError(f"{path}: a safetensors file, but without brainmri metadata")
-    return parse_metadata(raw, path, check_backbone)
+    return parse_model_meta(raw, path, check_backbone)
 
 
 def parse_metadata(
     raw: str, path: str | Path = "model file", check_backbone: bool = True
 ) -> dict[str, Any]:
+    """The metadata JSON string, parsed and validated: the object (:func:`parse_model_meta`'s
+    ``raw``); :class:`ModelFileError` otherwise."""
+    return parse_model_meta(raw, path, check_backbone).raw
+
+
+def parse_model_meta(
+    raw: str, path: str | Path = "model file", check_backbone: bool = True
+) -> ModelMeta:
     """The metadata JSON string, parsed and validated; :class:`ModelFileError` otherwise."""
     if len(raw) > MAX_METADATA_CHARS:
         raise ModelFileError(f"{path}: its metadata is too large ({len(raw)} characters)")
@@ -193,8 +213,7 @@ def parse_metadata(
         ) from None
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{path}: its metadata is not valid JSON ({exc})") from None
-    validate_metadata(meta, path, check_backbone)
-    return meta
+    return validate_metadata(meta, path, check_backbone)
 
 
 class _NotFinite(Exception):
@@ -235,25 +254,6 @@ def _nesting(raw: str) -> int:
     return deepest
 
 
-@dataclass(frozen=True)
-class ModelMeta:
-    """The fields of the metadata that code relies on, typed and checked."""
-
-    format_version: int
-    backbone: str
-    classes: tuple[str, ...]
-    input_size: int
-    channels: int
-    preprocess: str
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    head: HeadConfig
-    temperature: float
-    ood_threshold: float | None
-    ood_feature: str | None = None
-    cam: MapSpec | None = None  # the heat map chosen for this model, if its maker chose one
-
-
 def validate_metadata(
     meta: Any, path: str | Path = "model file", check_backbone: bool = True
 ) -> ModelMeta:
@@ -285,6 +285,7 @@ def validate_metadata(
     if ood is not None and not (isinstance(ood, dict) and _positive(ood.get("threshold"))):
         raise fail("ood must be an object with a finite, positive threshold")
     _optional_types(meta, fail)
+    accuracy = meta.get("metrics", {}).get("test", {}).get("accuracy")
     return ModelMeta(
         format_version=int(version),
         backbone=_backbone(meta["backbone"], fail, check_backbone),
@@ -299,6 +300,11 @@ def validate_metadata(
         ood_threshold=float(ood["threshold"]) if ood is not None else None,
         ood_feature=_ood_feature(ood, fail),
         cam=_cam(meta.get("cam"), fail),
+        name=meta.get("name"),
+        created=meta.get("created"),
+        package_version=meta.get("package_version"),
+        test_accuracy=None if accuracy is None else float(accuracy),
+        raw=meta,
     )
 
 
@@ -438,8 +444,7 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> Loa
     from trainer.model import build_model, ood_feature_width
 
     path = Path(path)
-    meta = read_metadata(path)
-    schema = validate_metadata(meta, path)
+    schema = read_model_meta(path)
     try:
         tensors = load_file(str(path))
     except Exception as exc:  # a truncated or inconsistent tensor section
@@ -463,7 +468,7 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> Loa
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
-        raise ModelFileError(f"{path}: weights do not fit {meta['backbone']}: {exc}") from None
+        raise ModelFileError(f"{path}: weights do not fit {schema.backbone}: {exc}") from None
     ood = None
     if schema.ood_threshold is not None and "ood.means" in tensors:
         try:
@@ -476,7 +481,7 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> Loa
             ) from None
         ood = _ood(path, tensors, schema, width)
     model.eval().to(device)
-    return LoadedModel(model, meta, ood, path)
+    return LoadedModel(model, schema, ood, path)
 
 
 def _ood(path: Path, tensors: dict[str, torch.Tensor], schema: ModelMeta, width: int) -> OODModel:
@@ -486,7 +491,8 @@ def _ood(path: Path, tensors: dict[str, torch.Tensor], schema: ModelMeta, width:
 
     means, precision = tensors.get("ood.means"), tensors.get("ood.precision")
     if (
-        precision is None
+        means is None
+        or precision is None
         or tuple(means.shape) != (len(schema.classes), width)
         or tuple(precision.shape) != (width, width)
         or not bool(torch.isfinite(means.float()).all())

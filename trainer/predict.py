@@ -12,7 +12,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from trainer.graph_cache import (
 )
 from trainer.io.guard import guarded
 from trainer.metrics import softmax
+from trainer.prediction_row import Prediction, PredictionRow, PredictionWarning
 from trainer.preprocess import normalize_batch, normalize_squares, to_model_square
 from trainer.series_call import LOW_CONFIDENCE  # one threshold for every face
 
@@ -42,34 +43,15 @@ if TYPE_CHECKING:
     import torch
 
     from trainer.cam.spec import MapSpec
+    from trainer.model import BrainTumorClassifier
+    from trainer.model_facts import ModelMeta
     from trainer.modelfile import LoadedModel
 
+# The results' types live in trainer.prediction_row (plain Python: the viewer and the report
+# read them without this engine); named here too, where callers have always found them.
+__all__ = ["Prediction", "PredictionRow", "PredictionWarning", "Predictor", "resolve_model_path"]
+
 SMALL_IMAGE = 128
-
-
-@dataclass
-class Prediction:
-    """One slice's result. ``to_json()`` is the stable, documented CLI format."""
-
-    path: str
-    slice: int | None
-    predicted_class: str
-    probabilities: dict[str, float]
-    ood: bool
-    ood_score: float | None
-    warnings: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "slice": self.slice,
-            "predicted_class": self.predicted_class,
-            "probabilities": self.probabilities,
-            "ood": self.ood,
-            "ood_score": self.ood_score,
-            "warnings": self.warnings,
-            "error": None,
-        }
 
 
 @dataclass(frozen=True)
@@ -223,7 +205,7 @@ class Predictor:
 
     # -- facts about the model -------------------------------------------------------
     @property
-    def model(self) -> torch.nn.Module:
+    def model(self) -> BrainTumorClassifier:
         return self.loaded.model
 
     @property
@@ -231,7 +213,14 @@ class Predictor:
         return self._header.classes
 
     @property
+    def info(self) -> ModelMeta:
+        """The model file's metadata, checked and typed: what code reads of it."""
+        return self._header.info
+
+    @property
     def meta(self) -> dict[str, Any]:
+        """The model file's metadata object as the file holds it, for the formats that copy
+        it whole; code that reads a field reads :attr:`info`."""
         return self._header.meta
 
     @property
@@ -239,10 +228,10 @@ class Predictor:
         return self._header.input_size
 
     def describe(self) -> str:
-        m = self.meta
-        acc = (m.get("metrics") or {}).get("test") or {}
-        shown = f", test accuracy {acc['accuracy']:.1%}" if acc.get("accuracy") is not None else ""
-        return f"{m.get('name', self._path.stem)} ({m['backbone']}{shown})"
+        info = self.info
+        acc = info.test_accuracy
+        shown = f", test accuracy {acc:.1%}" if acc is not None else ""
+        return f"{info.name if info.name is not None else self._path.stem} ({info.backbone}{shown})"
 
     # -- preprocessing ----------------------------------------------------------------
     def to_input(self, grey01: np.ndarray) -> torch.Tensor:
@@ -250,7 +239,7 @@ class Predictor:
         import torch
 
         square = torch.from_numpy(to_model_square(grey01, self.input_size))
-        return normalize_batch(square[None].to(self.device), self.meta["mean"], self.meta["std"])
+        return normalize_batch(square[None].to(self.device), self.info.mean, self.info.std)
 
     # -- prediction -------------------------------------------------------------------
     def predict_arrays(self, greys: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -271,13 +260,13 @@ class Predictor:
         import torch
 
         x = torch.from_numpy(np.stack(squares)).to(self.device)
-        return normalize_batch(x, self.meta["mean"], self.meta["std"])
+        return normalize_batch(x, self.info.mean, self.info.std)
 
     def _classify(self, squares: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities and OOD scores of uint8 model squares, by :attr:`backend`."""
         if self._graph is None:
             return self._forward(self._batch(squares))
-        x = normalize_squares(np.stack(squares), self.meta["mean"], self.meta["std"])
+        x = normalize_squares(np.stack(squares), self.info.mean, self.info.std)
         with self._lock:
             if self._graph.has_map_features:
                 logits, features, maps = self._graph.with_map_features(x)
@@ -402,20 +391,36 @@ class Predictor:
         warnings = []
         if is_ood:
             warnings.append(
-                "this image does not look like the brain MRI slices the model was trained on; "
-                "the class probabilities are meaningless for it"
+                PredictionWarning(
+                    PredictionWarning.OOD,
+                    "this image does not look like the brain MRI slices the model was trained "
+                    "on; the class probabilities are meaningless for it",
+                )
             )
         h, w = shape[:2]
         if min(h, w) < SMALL_IMAGE:
             warnings.append(
-                f"small image ({w}×{h}); the model expects about "
-                f"{self.input_size}×{self.input_size}"
+                PredictionWarning(
+                    PredictionWarning.SMALL_IMAGE,
+                    f"small image ({w}×{h}); the model expects about "
+                    f"{self.input_size}×{self.input_size}",
+                )
             )
         modality = meta.get("Modality")
         if modality and modality not in ("MR", "OT"):
-            warnings.append(f"DICOM modality is {modality}; the model was trained on MR only")
+            warnings.append(
+                PredictionWarning(
+                    PredictionWarning.MODALITY,
+                    f"DICOM modality is {modality}; the model was trained on MR only",
+                )
+            )
         if float(p.max()) < LOW_CONFIDENCE:
-            warnings.append(f"low confidence (top probability {p.max():.0%})")
+            warnings.append(
+                PredictionWarning(
+                    PredictionWarning.LOW_CONFIDENCE,
+                    f"low confidence (top probability {p.max():.0%})",
+                )
+            )
         return Prediction(
             path,
             index,
@@ -431,15 +436,9 @@ class Predictor:
     def map_spec(self) -> MapSpec:
         """The heat map this model draws by default: the one its file records, else the
         product's default (:data:`trainer.cam.spec.DEFAULT_MAP`)."""
-        from trainer.cam.spec import DEFAULT_MAP, MapSpec
+        from trainer.cam.spec import DEFAULT_MAP
 
-        recorded = self.meta.get("cam")
-        if recorded is not None:
-            try:
-                return MapSpec.from_json(recorded)
-            except ValueError:
-                pass  # validated on load; a file edited since falls back to the default
-        return DEFAULT_MAP
+        return self.info.cam or DEFAULT_MAP  # checked on load (trainer.modelfile)
 
     def square_probabilities(self, squares: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (N, C) for uint8 model squares (N, S, S)."""
@@ -470,18 +469,23 @@ class Predictor:
         square = to_model_square(grey01, self.input_size)
         if self._graph is not None and self._graph.has_map_features and fast_map_applies(spec):
             return cam_to_original(self._fast_map(square, spec, target_class), *grey01.shape)
-        if target_class is None and (spec.method == "occlusion" or spec.target == "contrast"):
-            target_class = int(self.square_probabilities(square[None])[0].argmax())
         if spec.method == "occlusion":
             from trainer.cam.occlusion import occlusion_map
 
-            cam = occlusion_map(self.square_probabilities, square, target_class)
+            target = self._top_class(square) if target_class is None else target_class
+            cam = occlusion_map(self.square_probabilities, square, target)
         else:
+            if target_class is None and spec.target == "contrast":
+                target_class = self._top_class(square)
             x = self._batch([square])
             with self._lock:
                 engine = self._cam_engine(spec)
                 cam = engine(x, None if target_class is None else [target_class])[0]
         return cam_to_original(cam, *grey01.shape)
+
+    def _top_class(self, square: np.ndarray) -> int:
+        """The predicted class of one uint8 model square."""
+        return int(self.square_probabilities(square[None])[0].argmax())
 
     def _fast_map(self, square: np.ndarray, spec: MapSpec, target_class: int | None) -> np.ndarray:
         """:meth:`explain`'s Grad-CAM or Grad-CAM++ without PyTorch: the ONNX Runtime graph's
@@ -492,11 +496,11 @@ class Predictor:
         assert self._graph is not None
         with self._lock:
             if self._fast_head is None:
-                eps = float(self.meta["head"]["bn_eps"])
+                eps = self.info.head.bn_eps
                 self._fast_head = Head.from_model_file(self._path, eps)
             features = self._map_features.get(self._square_key(square))
             if features is None:  # not classified lately: run the graph for it
-                x = normalize_squares(square[None], self.meta["mean"], self.meta["std"])
+                x = normalize_squares(square[None], self.info.mean, self.info.std)
                 features = self._graph.map_features(x)
                 self._keep_map_features(square, features)
         targets = None if target_class is None else [target_class]

@@ -2,8 +2,9 @@
 
 ``brainmri predict --csv`` and the viewer's "Export table" write the same columns, so a table
 from either opens in the same spreadsheet or script. Rows are the dicts of
-``brainmri predict --json`` (:meth:`trainer.predict.BatchRow.to_json` in the viewer); a key a
-face does not have (the viewer makes no Grad-CAM files) is left empty.
+``brainmri predict --json`` (:meth:`trainer.prediction_row.PredictionRow.to_json`, which the
+viewer's table builds too); a key a face does not have (the viewer makes no Grad-CAM files)
+is left empty.
 
 Series rows (``"kind": "series"``, after the slice rows of each DICOM series) fill the columns
 after ``cam``: the call (a class, "unsure" or "not like a brain MRI", the words of

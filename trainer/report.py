@@ -16,7 +16,7 @@ import io
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import matplotlib
 import matplotlib.patches
@@ -29,9 +29,14 @@ from trainer.names import printable
 from trainer.series_call import CLASS, slice_call
 from trainer.strip_colours import SeriesStrip
 
+if TYPE_CHECKING:
+    from trainer.model_facts import ModelMeta
+    from trainer.prediction_row import Prediction
+
 __all__ = ["format_model_line", "write_pdf_report"]
 
 A4_INCHES = (8.27, 11.69)
+_Rect = tuple[float, float, float, float]  # left, bottom, width, height, in figure fractions
 _WARNING_RED = "#b00020"
 _BAR = "#7a8ca3"
 _BAR_TOP = "#1f5fa8"
@@ -41,9 +46,9 @@ def write_pdf_report(
     path: str | Path,
     grey01: np.ndarray,
     overlay_rgb: np.ndarray | None,
-    prediction_dict: Mapping[str, Any],
-    model_meta: Mapping[str, Any],
-    source_label: str,
+    prediction: Prediction,
+    model: ModelMeta,
+    source_label: str = "",
     extra_lines: Iterable[str] = (),
     include_identifiers: bool = False,
     identifiers: Mapping[str, str] | None = None,
@@ -55,9 +60,9 @@ def write_pdf_report(
     Args:
         grey01: the image as shown, float (H, W) in [0, 1] (or uint8).
         overlay_rgb: the Grad-CAM overlay, uint8 (H, W, 3); None prints "no overlay".
-        prediction_dict: ``Prediction.to_json()``: predicted_class, probabilities, ood,
-            ood_score, warnings.
-        model_meta: the model file's metadata (name, backbone, metrics, package_version...).
+        prediction: the slice's :class:`~trainer.prediction_row.Prediction`.
+        model: the model's checked metadata (``Predictor.info``): name, backbone, test
+            accuracy, version, calibration, and the measured sentence about its map.
         source_label: what the image is, e.g. "scan.dcm, slice 3 of 20"; keep it free of
             identifiers (the viewer passes the file name, not the folder).
         extra_lines: further facts, one line each (window, CAM method, target class...).
@@ -70,8 +75,8 @@ def write_pdf_report(
     fig = _build_figure(
         grey01,
         overlay_rgb,
-        prediction_dict,
-        model_meta,
+        prediction,
+        model,
         source_label,
         list(extra_lines),
         dict(identifiers or {}) if include_identifiers else {},
@@ -97,16 +102,14 @@ def write_pdf_report(
     return path
 
 
-def format_model_line(model_meta: Mapping[str, Any]) -> str:
+def format_model_line(model: ModelMeta) -> str:
     """ "name (backbone, test accuracy 98.9 %, brainmri 0.1.0)" from a model's metadata."""
-    name = model_meta.get("name") or "unnamed model"
-    parts = [str(model_meta.get("backbone", "unknown backbone"))]
-    acc = ((model_meta.get("metrics") or {}).get("test") or {}).get("accuracy")
-    if isinstance(acc, (int, float)):
-        parts.append(f"test accuracy {acc:.1%}")
-    if model_meta.get("package_version"):
-        parts.append(f"trained with brainmri {model_meta['package_version']}")
-    return f"{name} ({', '.join(parts)})"
+    parts = [model.backbone]
+    if model.test_accuracy is not None:
+        parts.append(f"test accuracy {model.test_accuracy:.1%}")
+    if model.package_version:
+        parts.append(f"trained with brainmri {model.package_version}")
+    return f"{model.name or 'unnamed model'} ({', '.join(parts)})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,8 +120,8 @@ def format_model_line(model_meta: Mapping[str, Any]) -> str:
 def _build_figure(
     grey01: np.ndarray,
     overlay_rgb: np.ndarray | None,
-    pred: Mapping[str, Any],
-    meta: Mapping[str, Any],
+    pred: Prediction,
+    meta: ModelMeta,
     source_label: str,
     extra_lines: list[str],
     identifiers: dict[str, str],
@@ -131,14 +134,14 @@ def _build_figure(
     fig.text(0.07, 0.912, _one_line(f"Source: {source_label}"), fontsize=9)
     fig.text(0.07, 0.897, f"Date: {created.strftime('%Y-%m-%d %H:%M %Z').strip()}", fontsize=9)
 
-    _image_axes(fig, [0.07, 0.615, 0.41, 0.25], grey01, "Image", cmap="gray")
+    _image_axes(fig, (0.07, 0.615, 0.41, 0.25), grey01, "Image", cmap="gray")
     if overlay_rgb is not None:
-        _image_axes(fig, [0.52, 0.615, 0.41, 0.25], overlay_rgb, "Heat map")
-        _legend_axes(fig, [0.56, 0.602, 0.33, 0.007], meta, pred)
+        _image_axes(fig, (0.52, 0.615, 0.41, 0.25), overlay_rgb, "Heat map")
+        _legend_axes(fig, (0.56, 0.602, 0.33, 0.007), meta, pred)
     else:
         fig.text(0.725, 0.74, "no heat map", ha="center", fontsize=10, color="0.4")
 
-    _probability_axes(fig, [0.25, 0.40, 0.60, 0.145], pred)
+    _probability_axes(fig, (0.25, 0.40, 0.60, 0.145), pred)
     y = _result_text(fig, 0.365, pred)
     if series is not None:
         y = _series_strip(fig, y - 0.01, series)
@@ -170,9 +173,7 @@ def _build_figure(
     return fig
 
 
-def _legend_axes(
-    fig: Figure, rect: list[float], meta: Mapping[str, Any], pred: Mapping[str, Any]
-) -> None:
+def _legend_axes(fig: Figure, rect: _Rect, meta: ModelMeta, pred: Prediction) -> None:
     """The overlay's colour scale (drawn by the overlay's own colouring) and the measured
     sentence about this model's map (trainer.cam.record)."""
     from trainer.cam.overlay import legend_rgba
@@ -185,12 +186,12 @@ def _legend_axes(
     ax.set_axis_off()
     fig.text(rect[0], rect[1] - 0.011, "weak (not coloured)", fontsize=6.5, color="0.3")
     fig.text(rect[0] + rect[2], rect[1] - 0.011, "strongest", fontsize=6.5, color="0.3", ha="right")
-    target = str(pred.get("predicted_class") or "")
+    target = pred.predicted_class
     if target:
         fig.text(
             rect[0] + rect[2] / 2,
             rect[1] - 0.017,
-            _wrap(localization_sentence(dict(meta), target), 70),
+            _wrap(localization_sentence(meta.raw, target), 70),
             fontsize=6.5,
             color="0.3",
             ha="center",
@@ -205,7 +206,7 @@ def _wrap(text: str, width: int) -> str:
 
 
 def _image_axes(
-    fig: Figure, rect: list[float], image: np.ndarray, title: str, cmap: str | None = None
+    fig: Figure, rect: _Rect, image: np.ndarray, title: str, cmap: str | None = None
 ) -> None:
     ax = fig.add_axes(rect)
     arr = np.asarray(image)
@@ -217,12 +218,12 @@ def _image_axes(
     ax.set_axis_off()
 
 
-def _probability_axes(fig: Figure, rect: list[float], pred: Mapping[str, Any]) -> None:
-    probs: dict[str, float] = dict(pred.get("probabilities") or {})
+def _probability_axes(fig: Figure, rect: _Rect, pred: Prediction) -> None:
+    probs = pred.probabilities
     ax = fig.add_axes(rect)
     classes = list(probs)
     values = [float(probs[c]) for c in classes]
-    top = pred.get("predicted_class")
+    top = pred.predicted_class
     colors = [_BAR_TOP if c == top else _BAR for c in classes]
     ypos = np.arange(len(classes))[::-1]
     ax.barh(ypos, values, color=colors, height=0.6)
@@ -238,7 +239,7 @@ def _probability_axes(fig: Figure, rect: list[float], pred: Mapping[str, Any]) -
         ax.spines[side].set_visible(False)
 
 
-def _result_text(fig: Figure, y: float, pred: Mapping[str, Any]) -> float:
+def _result_text(fig: Figure, y: float, pred: Prediction) -> float:
     # the state first, as on screen (trainer.series_call): no class leads when the slice is
     # unsure or does not look like a brain MRI
     call = slice_call(pred)
@@ -246,9 +247,9 @@ def _result_text(fig: Figure, y: float, pred: Mapping[str, Any]) -> float:
     shown = call.headline() if call.top_class is not None else "—"
     fig.text(0.07, y, _one_line(f"{heading}: {shown}", 80), fontsize=12, weight="bold")
     y -= 0.022
-    if pred.get("ood"):
-        score = pred.get("ood_score")
-        extra = f" (score {score:.2f})" if isinstance(score, (int, float)) else ""
+    if pred.ood:
+        score = pred.ood_score
+        extra = f" (score {score:.2f})" if score is not None else ""
         fig.text(
             0.07,
             y,
@@ -258,8 +259,8 @@ def _result_text(fig: Figure, y: float, pred: Mapping[str, Any]) -> float:
             color=_WARNING_RED,
         )
         y -= 0.018
-    for warning in pred.get("warnings") or []:
-        fig.text(0.07, y, _one_line(f"Warning: {warning}"), fontsize=8, color=_WARNING_RED)
+    for warning in pred.warnings:
+        fig.text(0.07, y, _one_line(f"Warning: {warning.text}"), fontsize=8, color=_WARNING_RED)
         y -= 0.016
     return y
 
@@ -272,7 +273,7 @@ def _series_strip(fig: Figure, y: float, series: SeriesStrip) -> float:
     fig.text(0.07, y, _one_line(series.summary), fontsize=9)
     y -= 0.03
     n = max(1, len(series.calls))
-    ax = fig.add_axes([0.07, y, 0.86, 0.022])
+    ax = fig.add_axes((0.07, y, 0.86, 0.022))
     ax.imshow(series.rgb(), aspect="auto", interpolation="nearest", extent=(0, n, 0, 1))
     for k in series.not_mri():
         ax.plot([k + 0.15, k + 0.85], [0.15, 0.85], color="white", linewidth=0.8)
@@ -301,15 +302,11 @@ def _series_strip(fig: Figure, y: float, series: SeriesStrip) -> float:
     return y - 0.012
 
 
-def _model_details(meta: Mapping[str, Any]) -> list[str]:
+def _model_details(meta: ModelMeta) -> list[str]:
     lines = []
-    if meta.get("created"):
-        lines.append(f"Model created {meta['created']}")
-    if meta.get("temperature") is not None:
-        lines.append(
-            f"Calibration temperature {float(meta['temperature']):.3f}; "
-            f"input {meta.get('input_size', '?')} px"
-        )
+    if meta.created:
+        lines.append(f"Model created {meta.created}")
+    lines.append(f"Calibration temperature {meta.temperature:.3f}; input {meta.input_size} px")
     lines.append(f"Report written by brainmri {__version__}")
     return lines
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 import torch
@@ -66,21 +66,28 @@ def split_for(cfg: TrainConfig, index: DatasetIndex) -> Split:
     )
 
 
-def load_run_data(cfg: TrainConfig, device: torch.device, main: bool) -> Iterator[Event]:
+Norm = tuple[float, ...]  # a per-channel mean or standard deviation
+#: A generator that reports progress as it goes and returns the :class:`RunData`.
+Loading = Generator[Event, None, "RunData"]
+
+
+def load_run_data(cfg: TrainConfig, device: torch.device, main: bool) -> Loading:
     """A generator (it reports progress) whose return value is the :class:`RunData`."""
     mean, std = backbone_normalization(cfg.backbone)
     if cfg.cache:
-        return (yield from _from_cache(cfg, device, main, mean, std))
+        return (yield from _from_cache(cfg, cfg.cache, device, main, mean, std))
     return (yield from _from_files(cfg, main, mean, std))
 
 
-def _from_cache(cfg: TrainConfig, device: torch.device, main: bool, mean, std) -> Iterator[Event]:
+def _from_cache(
+    cfg: TrainConfig, path: str, device: torch.device, main: bool, mean: Norm, std: Norm
+) -> Loading:
     import hashlib
 
     from trainer.data.cache import load_cache
 
-    yield PhaseChanged("preparing", f"decoding cache {cfg.cache}")
-    cache = load_cache(cfg.cache, cfg.data or None)
+    yield PhaseChanged("preparing", f"decoding cache {path}")
+    cache = load_cache(path, cfg.data or None)
     if cache.size != cfg.img_size:
         raise ValueError(
             f"{cfg.cache}: made at {cache.size} px but --img-size is {cfg.img_size}; "
@@ -116,7 +123,7 @@ def _from_cache(cfg: TrainConfig, device: torch.device, main: bool, mean, std) -
     )
 
 
-def _from_files(cfg: TrainConfig, main: bool, mean, std) -> Iterator[Event]:
+def _from_files(cfg: TrainConfig, main: bool, mean: Norm, std: Norm) -> Loading:
     from trainer.data.validation import fingerprint, inspect_files
 
     index = discover(cfg.data)
@@ -130,21 +137,22 @@ def _from_files(cfg: TrainConfig, main: bool, mean, std) -> Iterator[Event]:
             yield FileSkipped(rel, reason)
             yield LogMessage(f"skipped {index.root / rel}: {reason}", "warning")
     if bad:
+
+        def good(samples: tuple[Sample, ...]) -> tuple[Sample, ...]:
+            return tuple(s for s in samples if s.rel not in bad)
+
         split = Split(
-            *(
-                tuple(s for s in split.part(p) if s.rel not in bad)
-                for p in ("train", "val", "test")
-            ),
-            split.method,
-            split.details,
+            good(split.train), good(split.val), good(split.test), split.method, split.details
         )
     split_of = {s.rel: p for p in ("train", "val", "test") for s in split.part(p)}
     workers = cfg.workers if cfg.workers is not None else _default_workers()
     print_ = "files-sha256:" + fingerprint(infos, split_of)
     if cfg.in_memory:
-        split, sources, failed = yield from _decode_into_memory(cfg, split, workers, main)
+        split, (train, val, test), failed = yield from _decode_into_memory(
+            cfg, split, workers, main
+        )
         bad.update(failed)
-        return RunData(index, split, *sources, mean, std, print_, sorted(bad.items()))
+        return RunData(index, split, train, val, test, mean, std, print_, sorted(bad.items()))
 
     pool = DecodePool(cfg.img_size, workers)  # one set of workers for the three splits
     return RunData(
@@ -160,9 +168,12 @@ def _from_files(cfg: TrainConfig, main: bool, mean, std) -> Iterator[Event]:
     )
 
 
+Sources = tuple[TensorSource, TensorSource, TensorSource]
+
+
 def _decode_into_memory(
     cfg: TrainConfig, split: Split, workers: int, main: bool
-) -> Iterator[Event]:
+) -> Generator[Event, None, tuple[Split, Sources, dict[str, str]]]:
     """Every image of the split decoded once into RAM (lossless: the same squares the file
     path gives); returns the split without files that failed now, its three sources and the
     failures."""
@@ -174,8 +185,9 @@ def _decode_into_memory(
     yield PhaseChanged("preparing", f"decoding {n} images into memory")
     t0 = time.monotonic()
     failed: dict[str, str] = {}
-    parts, sources = [], []
-    with DecodePool(cfg.img_size, max(workers, 1)) as pool:
+    parts: list[tuple[Sample, ...]] = []
+    sources: list[TensorSource] = []
+    with DecodePool(cfg.img_size, workers) as pool:
         # all three registered before the first pass, so one set of workers decodes them
         files = [pool.source(split.part(name)) for name in ("train", "val", "test")]
         for source in files:  # one tensor per split: no second copy of the data
@@ -196,7 +208,12 @@ def _decode_into_memory(
             f"decoded {n} images in {seconds:.1f} s "
             f"({n / max(seconds, 1e-9):.0f} images/s, {mib:.0f} MiB in memory)"
         )
-    return Split(*parts, split.method, split.details), tuple(sources), failed
+    train, val, test = sources
+    return (
+        Split(parts[0], parts[1], parts[2], split.method, split.details),
+        (train, val, test),
+        failed,
+    )
 
 
 def _default_workers() -> int:

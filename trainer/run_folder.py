@@ -1,46 +1,119 @@
-"""A run folder read back: its ``config.json`` and ``state.pt``, typed and checked.
+"""A run folder: the names of its files, typed readers, and its checkpoints.
 
 A run folder is input like a model file: it may be damaged, edited by hand, copied from
 someone else or made to harm. Resuming, the command line and the app read it only through
 here, with the model file's schema rules (:mod:`trainer.modelfile`): a backbone is a name timm
 knows, never ``hf-hub:…`` (which would make timm download code); every number is finite and
-within bounds; the saved epoch is one the recipe can reach. Anything else is a
-:class:`~trainer.errors.RunFolderError` naming the file and the field, never a traceback deep
-in the training loop.
+within bounds; the saved epoch is one the recipe can reach; ``state.pt`` is loaded without
+running code. Anything else is a :class:`~trainer.errors.RunFolderError` naming the file and
+the field, never a traceback deep in the training loop.
 
-This module also owns the names of the files that make a folder a run folder.
+This module owns the name of every file a run writes (no other module spells one) and
+:class:`RunFolder` owns the folder, the way timm's ``CheckpointSaver`` owns checkpoints:
+where each file lives, what state the run is in (finished, resumable), the readers of its
+recipe, history, metrics and predictions, and the writing and reading back of its training
+state and best weights.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import dataclasses
+import io
 import json
 import math
 import re
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
+from trainer.atomic import atomic_open, atomic_path, write_json, write_text
 from trainer.config import AugmentConfig, RegularizationConfig, TrainConfig
 from trainer.errors import RunFolderError
+from trainer.run_lock import LOCK_FILE, run_lock
+from trainer.vocab import BATCHNORM_MODES, DEVICES, OPTIMIZERS, SCHEDULES, SPLIT_METHODS
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
+    "AUGMENTED_BATCH_FILE",
     "BEST_WEIGHTS",
+    "CHECKPOINT_FILES",
     "CONFIG_FILE",
+    "CONFUSION_FILE",
+    "CURVES_FILE",
+    "ERROR_FILE",
+    "EVAL_TEST_FILE",
+    "EVAL_VAL_FILE",
+    "FAILED",
+    "HISTORY_CSV",
+    "HISTORY_FILE",
+    "LIVE_CURVES_FILE",
+    "LOCK_FILE",
     "MODEL_FILE",
+    "PREDICTIONS_FILE",
+    "REPORT_FILE",
+    "RUN_OUTPUTS",
     "STATE_FILE",
+    "Checkpoint",
+    "RunFolder",
+    "RunPrediction",
     "check_state",
     "clear_for_overwrite",
     "is_run_folder",
+    "prediction_table",
+    "read_prediction_table",
     "read_run_config",
     "read_state",
     "validate_run_config",
 ]
 
-CONFIG_FILE = "config.json"
-STATE_FILE = "state.pt"
-BEST_WEIGHTS = "best_weights.safetensors"
-MODEL_FILE = "model.safetensors"
+# --------------------------------------------------------------------------- the names
+
+CONFIG_FILE = "config.json"  # the recipe (TrainConfig), checked when read back
+STATE_FILE = "state.pt"  # the resumable training state (Checkpoint)
+BEST_WEIGHTS = "best_weights.safetensors"  # the best epoch's weights, while training
+MODEL_FILE = "model.safetensors"  # the finished model (trainer.modelfile): the run is done
+HISTORY_FILE = "history.json"  # one object per epoch
+HISTORY_CSV = "history.csv"
+CURVES_FILE = "curves.png"
+AUGMENTED_BATCH_FILE = "augmented_batch.png"  # one augmented batch, drawn as the run starts
+EVAL_VAL_FILE = "eval_val.json"  # trainer.metrics.evaluate_logits of the validation split
+EVAL_TEST_FILE = "eval_test.json"  # the same of the test split, with "dedup"
+REPORT_FILE = "classification_report.txt"
+CONFUSION_FILE = "confusion_matrix.png"
+PREDICTIONS_FILE = "predictions_test.csv"  # path,true,predicted,p_<class>...,error
+ERROR_FILE = "error.txt"  # the traceback of a failed run
+LIVE_CURVES_FILE = "curves-live.png"  # the app's suggestion when saving its live curves
+# LOCK_FILE ("run.lock") is trainer.run_lock's, re-exported here with the others
+
+EVAL_FILES = {"val": EVAL_VAL_FILE, "test": EVAL_TEST_FILE}
+#: What only an unfinished run needs: a kept model leaves them behind (the best weights are in
+#: the model file; the state, with optimizer moments, is three times the model's size).
+CHECKPOINT_FILES = (STATE_FILE, BEST_WEIGHTS)
+#: Every file a finished run holds.
+RUN_OUTPUTS = (
+    MODEL_FILE,
+    STATE_FILE,
+    BEST_WEIGHTS,
+    CONFIG_FILE,
+    HISTORY_CSV,
+    HISTORY_FILE,
+    CURVES_FILE,
+    AUGMENTED_BATCH_FILE,
+    CONFUSION_FILE,
+    REPORT_FILE,
+    EVAL_TEST_FILE,
+    EVAL_VAL_FILE,
+    PREDICTIONS_FILE,
+)
+FAILED = "failed"  # the "predicted" cell of a test image that could not be read
+
 MAX_CONFIG_BYTES = 1_000_000  # a real one is about 1.5 kB
+MAX_JSON_BYTES = 64_000_000  # history and metrics: a real history is 300 bytes an epoch
 _MAX = 1e9  # the bound of any count or size not bounded more tightly below
 
 # field: (smallest, largest); None allowed where the default is None
@@ -66,13 +139,13 @@ _FLOATS = {
     "checkpoint_minutes": (0.0, _MAX),
 }
 _BOOLS = ("freeze_backbone", "amp", "channels_last", "in_memory")
-_CHOICES = {
-    "split": ("paper", "fraction", "files"),
-    "optimizer": ("adamax", "adam", "adamw", "sgd"),  # trainer.step.make_optimizer
-    "schedule": ("none", "cosine", "onecycle", "plateau"),  # trainer.step.lr_factor
-    "batchnorm": ("train", "frozen"),
+_CHOICES: dict[str, tuple[str, ...]] = {  # trainer.vocab: the one list of each
+    "split": SPLIT_METHODS,
+    "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES,
+    "batchnorm": BATCHNORM_MODES,
 }
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,2})?")
+_DEVICE = re.compile("|".join(map(re.escape, DEVICES)) + r"|cuda:[0-9]{1,2}")
 # "hf-hub:…", "timm/…", "local-dir:…", "http://…": a source that is not a local file
 _NOT_A_FILE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:|timm/")
 _NESTED_BOUND = 1000.0  # augmentation and regularisation numbers (degrees at most 360)
@@ -173,7 +246,7 @@ def _float(value: Any, name: str, lo: float, hi: float, fail: Any) -> float | No
     return float(value)
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -277,5 +350,372 @@ def check_state(state: Any, path: str | Path, epochs: int) -> None:
         raise fail("its count of epochs without improvement is damaged")
 
 
-def _whole(value: Any) -> bool:
+def _whole(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass
+class Checkpoint:
+    """A run's resumable state, as ``state.pt`` holds it (plain tensors and numbers: loaded
+    with ``weights_only``, never by running code). The engine fills it; :class:`RunFolder`
+    writes it and reads it back checked (:func:`check_state`)."""
+
+    model: dict[str, Any]  # state dicts
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any]
+    epoch: int  # the epoch in progress (1-based)
+    next_batch: int  # its first batch not trained yet
+    progress: list[float]  # the epoch's running sums: loss, penalty, correct, images
+    history: list[dict[str, float]]  # one entry per finished epoch
+    best: tuple[int, float, float]  # epoch, validation accuracy, validation loss
+    elapsed_s: float
+    stale_epochs: int = 0  # epochs since the best one (early stopping)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dictionary ``state.pt`` holds (its keys in the order brainmri always wrote)."""
+        return {
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "scaler": self.scaler,
+            "epoch": self.epoch,
+            "next_batch": self.next_batch,
+            "progress": list(self.progress),
+            "history": self.history,
+            "best": list(self.best),
+            "elapsed_s": self.elapsed_s,
+            "stale_epochs": self.stale_epochs,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Checkpoint:
+        """A state :func:`check_state` accepted, typed."""
+        best = state["best"]
+        return cls(
+            model=state["model"],
+            optimizer=state["optimizer"],
+            scheduler=state.get("scheduler") or {},
+            scaler=state.get("scaler") or {},
+            epoch=int(state["epoch"]),
+            next_batch=int(state["next_batch"]),
+            progress=[float(v) for v in state["progress"]],
+            history=[dict(h) for h in state["history"]],
+            best=(int(best[0]), float(best[1]), float(best[2])),
+            elapsed_s=float(state["elapsed_s"]),
+            stale_epochs=int(state.get("stale_epochs", 0)),
+        )
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+@dataclass(frozen=True)
+class RunPrediction:
+    """One test image of ``predictions_test.csv``: its path as written where the run was
+    trained (absolute), its true and predicted class (:data:`FAILED` when it could not be
+    read, with the reason in ``error``) and the calibrated probability of each class."""
+
+    path: str
+    true: str
+    predicted: str
+    probabilities: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.predicted == FAILED
+
+    def relative_to(self, data_root: str | Path) -> str | None:
+        """The image's path inside ``data_root`` (the data folder the run was trained on),
+        or None when it lies elsewhere. Pure text: the file need not exist here."""
+        for flavour in (PurePosixPath, PureWindowsPath):  # written on either kind of system
+            with contextlib.suppress(ValueError):
+                return flavour(self.path).relative_to(flavour(str(data_root))).as_posix()
+        return None
+
+    def moved_to(self, old_root: str | Path, new_root: str | Path) -> RunPrediction:
+        """This row with its path under ``new_root`` instead of ``old_root`` (a run folder
+        and its data set moved together, or read on another computer); unchanged when the
+        path is not under ``old_root``."""
+        rel = self.relative_to(old_root)
+        if rel is None:
+            return self
+        return dataclasses.replace(self, path=str(Path(new_root) / rel))
+
+
+def prediction_table(rows: Iterable[RunPrediction], classes: Sequence[str]) -> str:
+    """``predictions_test.csv``'s text: probabilities with six decimals, a failed row's
+    probabilities empty and its reason in the last column."""
+    from trainer.csv_cells import csv_table
+
+    out = []
+    for r in rows:
+        if r.failed:
+            out.append([r.path, r.true, FAILED, *[""] * len(classes), r.error])
+        else:
+            probs = [f"{r.probabilities[c]:.6f}" for c in classes]
+            out.append([r.path, r.true, r.predicted, *probs, r.error])
+    header = ["path", "true", "predicted", *[f"p_{c}" for c in classes], "error"]
+    return csv_table(header, out)
+
+
+def read_prediction_table(path: str | Path) -> list[RunPrediction]:
+    """The rows of a ``predictions_test.csv``; :class:`RunFolderError` when it is damaged."""
+    from trainer.csv_cells import read_cell  # the writer neutralised spreadsheet formulas
+
+    path = Path(path)
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for raw in csv.DictReader(fh):
+                r = {read_cell(k): read_cell(v or "") for k, v in raw.items() if k is not None}
+                probs = {k[2:]: float(v) for k, v in r.items() if k.startswith("p_") and v != ""}
+                error = r.get("error", "")
+                rows.append(RunPrediction(r["path"], r["true"], r["predicted"], probs, error))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (KeyError, ValueError, csv.Error):  # UnicodeDecodeError is a ValueError
+        raise RunFolderError(f"{path}: damaged (not the predictions brainmri writes)") from None
+    return rows
+
+
+# --------------------------------------------------------------------------- the folder
+
+
+class RunFolder:
+    """One run folder: where each of its files lives, what state the run is in, typed
+    readers of what it wrote, and the saving and loading of its checkpoints.
+
+    Readers of what the app only shows (history, metrics, the report) are lenient: a file
+    that is missing or damaged reads as empty (None, ``[]``, ``""``), never as an error. The
+    readers of what a run acts on (the recipe, the state) check everything and raise
+    :class:`RunFolderError`."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunFolder) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    # ------------------------------------------------------------------ where
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / STATE_FILE
+
+    @property
+    def best_weights_path(self) -> Path:
+        return self.path / BEST_WEIGHTS
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def history_path(self) -> Path:
+        return self.path / HISTORY_FILE
+
+    @property
+    def history_csv_path(self) -> Path:
+        return self.path / HISTORY_CSV
+
+    @property
+    def curves_path(self) -> Path:
+        return self.path / CURVES_FILE
+
+    @property
+    def live_curves_path(self) -> Path:
+        return self.path / LIVE_CURVES_FILE
+
+    @property
+    def augmented_batch_path(self) -> Path:
+        return self.path / AUGMENTED_BATCH_FILE
+
+    def metrics_path(self, split: str) -> Path:
+        """``eval_val.json`` or ``eval_test.json``."""
+        if split not in EVAL_FILES:
+            raise ValueError(f"a run evaluates val and test, not {split!r}")
+        return self.path / EVAL_FILES[split]
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / REPORT_FILE
+
+    @property
+    def confusion_path(self) -> Path:
+        return self.path / CONFUSION_FILE
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / PREDICTIONS_FILE
+
+    @property
+    def error_path(self) -> Path:
+        return self.path / ERROR_FILE
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK_FILE
+
+    # ------------------------------------------------------------------ what state
+    def is_run(self) -> bool:
+        """Does it hold a run (a recipe, a saved state or a finished model)?"""
+        return is_run_folder(self.path)
+
+    def has_state(self) -> bool:
+        return self.state_path.is_file()
+
+    def is_finished(self) -> bool:
+        return self.model_path.is_file()
+
+    def is_resumable(self) -> bool:
+        """A saved state and no model yet: stopped, interrupted or crashed. (Whether its
+        recipe passes the checks is :meth:`config`'s to say.)"""
+        return self.has_state() and not self.is_finished()
+
+    def has_predictions(self) -> bool:
+        return self.predictions_path.is_file()
+
+    # ------------------------------------------------------------------ readers
+    def config(self) -> TrainConfig:
+        """The recipe, checked; :class:`RunFolderError` otherwise."""
+        return read_run_config(self.path)
+
+    def history(self) -> list[dict[str, float]]:
+        """The finished epochs (``history.json``); ``[]`` when missing or damaged. Entries
+        that are not an epoch's numbers are left out."""
+        data = _read_json(self.history_path)
+        if not isinstance(data, list):
+            return []
+        return [dict(h) for h in data if isinstance(h, dict) and _number(h.get("epoch"))]
+
+    def metrics(self, split: Literal["val", "test"] = "test") -> dict[str, Any] | None:
+        """``eval_<split>.json`` (:func:`trainer.metrics.evaluate_logits`; the test split's
+        with ``dedup``, ``failed_files`` and ``ood_flagged``); None when missing or damaged."""
+        data = _read_json(self.metrics_path(split))
+        return data if isinstance(data, dict) else None
+
+    def report_text(self) -> str:
+        """``classification_report.txt`` as written; ``""`` when missing."""
+        try:
+            return self.report_path.read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            return ""
+
+    def error_text(self) -> str | None:
+        """The traceback of the run's last failure, if it failed."""
+        try:
+            return self.error_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    def predictions(self, data_root: str | Path | None = None) -> list[RunPrediction]:
+        """The rows of ``predictions_test.csv`` (FileNotFoundError when the run has none;
+        :class:`RunFolderError` when damaged). Paths are as written, absolute where the run
+        was trained; with ``data_root`` the ones under the run's data folder are moved under
+        ``data_root`` (the data set is somewhere else now)."""
+        rows = read_prediction_table(self.predictions_path)
+        if data_root is None:
+            return rows
+        old = self.config().data
+        return [r.moved_to(old, data_root) for r in rows] if old else rows
+
+    # ------------------------------------------------------------------ writers
+    def write_config(self, cfg: TrainConfig) -> None:
+        write_json(self.config_path, cfg.to_dict())
+
+    def write_metrics(self, split: str, metrics: dict[str, Any]) -> None:
+        write_json(self.metrics_path(split), metrics)
+
+    def write_report(self, text: str) -> None:
+        write_text(self.report_path, text)
+
+    def write_predictions(self, rows: Iterable[RunPrediction], classes: Sequence[str]) -> None:
+        write_text(self.predictions_path, prediction_table(rows, classes))
+
+    def write_error(self, text: str) -> None:
+        write_text(self.error_path, text)
+
+    def lock(self) -> contextlib.AbstractContextManager[Path]:
+        """Hold the folder's lock for a training or a resume (:mod:`trainer.run_lock`)."""
+        return run_lock(self.path)
+
+    def clear_for_overwrite(self) -> None:
+        clear_for_overwrite(self.path)
+
+    def clean_leftovers(self) -> None:
+        """Remove what a killed run left behind: temporary files of interrupted atomic
+        writes (``.name.XXXX.ext.tmp``) and the error report of an earlier failed attempt."""
+        if not self.path.is_dir():
+            return
+        for tmp in self.path.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        with contextlib.suppress(OSError):
+            self.error_path.unlink()
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Write ``state.pt``. Serialised in memory, then written by Python: a full disk is
+        then an OSError that says so, not a RuntimeError from inside torch's zip writer."""
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(checkpoint.to_dict(), buffer)
+        with atomic_open(self.state_path, "wb") as fh:
+            fh.write(buffer.getbuffer())
+
+    def load_checkpoint(self, device: Any, epochs: int) -> Checkpoint:
+        """``state.pt``, loaded without running code and checked against a recipe of
+        ``epochs`` epochs; :class:`RunFolderError` otherwise."""
+        return Checkpoint.from_dict(read_state(self.state_path, device, epochs))
+
+    def save_best_weights(self, model: torch.nn.Module) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        with atomic_path(self.best_weights_path) as tmp:
+            save_file(tensors, str(tmp))
+
+    def load_best_weights(self, model: torch.nn.Module, device: Any) -> bool:
+        """Load the best epoch's weights into ``model``; False when there are none."""
+        from safetensors.torch import load_file
+
+        if not self.best_weights_path.is_file():
+            return False
+        model.load_state_dict(load_file(str(self.best_weights_path), device=str(device)))
+        return True
+
+
+def _read_json(path: Path) -> Any:
+    """Parsed JSON, or None when missing, unreadable, too large or not JSON."""
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            return None
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None

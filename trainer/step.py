@@ -27,6 +27,7 @@ from trainer.config import TrainConfig
 from trainer.model import BrainTumorClassifier
 from trainer.preprocess import normalize_batch
 from trainer.regularization import regularization_loss
+from trainer.vocab import OPTIMIZERS, SCHEDULES, in_words
 
 ONE_CYCLE_WARMUP = 0.3  # torch.optim.lr_scheduler.OneCycleLR's pct_start
 ONE_CYCLE_START_DIV = 25.0  # its div_factor: the first step's lr is the peak / 25
@@ -60,7 +61,8 @@ def uses_channels_last(cfg: TrainConfig, device: torch.device) -> bool:
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
     """Weight decay on weights only: decaying biases and normalisation scales pulls them
     towards zero for no benefit (timm's ``param_groups_weight_decay`` does the same)."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for p in model.parameters():
         if not p.requires_grad:
             continue
@@ -82,7 +84,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=cfg.lr)
     if name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; use adamax, adam, adamw or sgd")
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; use {in_words(OPTIMIZERS)}")
 
 
 def lr_factor(cfg: TrainConfig, epoch: int, batch: int, batches: int) -> float | None:
@@ -106,7 +108,7 @@ def lr_factor(cfg: TrainConfig, epoch: int, batch: int, batches: int) -> float |
             return _cos_ramp(start, 1.0, t)
         t = (progress - ONE_CYCLE_WARMUP) / (1 - ONE_CYCLE_WARMUP)
         return _cos_ramp(1.0, end, t)
-    raise ValueError(f"unknown schedule {cfg.schedule!r}; use none, cosine, onecycle or plateau")
+    raise ValueError(f"unknown schedule {cfg.schedule!r}; use {in_words(SCHEDULES)}")
 
 
 def _cos_ramp(start: float, stop: float, t: float) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from desktop_app.viewer.state import NO_TUMOUR
-from trainer.api import read_grey
+from trainer.api import quantise, read_grey
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def read_and_ask(
 ) -> Generator[SliceImage | str, None, ModelAnswer | None]:
     """Yield the slice, then return the model's answer (None without a model)."""
     grey = read_grey(path)
-    yield SliceImage((np.clip(grey, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    yield SliceImage(quantise(grey))
     if predictor is None:
         return None
     probs, _ = predictor.predict_arrays([grey])
@@ -63,5 +63,5 @@ def read_and_ask(
         float(p[k]),
         {c: float(v) for c, v in zip(predictor.classes, p, strict=True)},
         overlay,
-        str(predictor.meta.get("name") or ""),
+        predictor.info.name or "",
     )

@@ -261,7 +261,7 @@ class QtPracticeTab(QWidget):
         if self.session is None:
             return None
         predictor = getattr(self.registry, "predictor", None)
-        name = str(predictor.meta.get("name") or "") if predictor is not None else ""
+        name = (predictor.info.name or "") if predictor is not None else ""
         try:
             write_summary_pdf(path, self.session.summary(), model_name=name)
         except OSError as exc:

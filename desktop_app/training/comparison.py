@@ -9,7 +9,6 @@ as the model card explains), never typed in here.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -48,16 +47,8 @@ def accuracy_text(m: dict[str, Any] | None) -> str:
 
 
 def new_metrics(results: RunResults) -> dict[str, dict[str, Any] | None]:
-    """The run's test, de-duplicated and validation metrics (validation from eval_val.json)."""
-    try:
-        val = json.loads((results.run_dir / "eval_val.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        val = None
-    return {
-        "test": results.test,
-        "dedup": results.dedup,
-        "val": val if isinstance(val, dict) else None,
-    }
+    """The run's test, de-duplicated and validation metrics."""
+    return {"test": results.test, "dedup": results.dedup, "val": results.val}
 
 
 def comparison_rows(results: RunResults, shipped: dict[str, Any]) -> list[tuple[str, str, str]]:

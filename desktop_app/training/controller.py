@@ -27,7 +27,6 @@ from desktop_app.training.jobs import (
     PredictionProgress,
     ScanProgress,
     SplitPreview,
-    SplitSpec,
     misclassified_images,
     scan_dataset,
 )
@@ -39,6 +38,7 @@ from trainer.api import (
     FitFinished,
     ProbeProgress,
     ProbeResult,
+    SplitSpec,
     TrainConfig,
     probe_key,
     probe_speed,

@@ -33,10 +33,11 @@ from PySide6.QtWidgets import (
 
 from desktop_app.messages import plain_message
 from desktop_app.training.data_preview import QtDataPreview
-from desktop_app.training.jobs import SplitPreview, SplitSpec
+from desktop_app.training.jobs import SplitPreview
 from desktop_app.training.runs import ResumableRun, resumable_runs
 from desktop_app.training.training_page import DONE_STYLE as OK_STYLE  # the app's dark theme
 from desktop_app.training.training_page import WARNING_STYLE
+from trainer.api import DEFAULT_VAL_FRACTION, SplitSpec
 
 SCAN_DELAY_MS = 400  # wait for the user to stop typing or clicking before re-scanning
 
@@ -128,7 +129,7 @@ class QtDataPage(QWidget):
             self._split_group.addButton(b)
         self._split_group.buttonToggled.connect(self._on_split_group_button_toggled)
         self.fraction_spin = QDoubleSpinBox(decimals=2, minimum=0.05, maximum=0.5, singleStep=0.05)
-        self.fraction_spin.setValue(0.15)
+        self.fraction_spin.setValue(DEFAULT_VAL_FRACTION)
         self.fraction_spin.valueChanged.connect(self._on_split_value_changed)
         grid.addWidget(self.split_paper, 0, 0, 1, 3)
         grid.addWidget(self.split_fraction, 1, 0)
@@ -271,9 +272,10 @@ class QtDataPage(QWidget):
             "and near-duplicates…"
         )
         if preview.paper_split_impossible:
+            held = f"{DEFAULT_VAL_FRACTION * 100:g} %"
             text += (
-                " There is no Testing folder, so the paper's split cannot be used: 15 % of "
-                "each class is held out for validation and 15 % for test."
+                f" There is no Testing folder, so the paper's split cannot be used: {held} of "
+                f"each class is held out for validation and {held} for test."
             )
         self._set_status(text)
         self._fill_counts(list(preview.classes), {}, preview.counts)

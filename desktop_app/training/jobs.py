@@ -7,43 +7,24 @@ may abandon the job (a new folder chosen, the tab closed).
 
 from __future__ import annotations
 
-import csv
 import queue
 import threading
-from collections.abc import Generator, Mapping
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trainer.api import SplitSpec
+
+if TYPE_CHECKING:
+    from trainer.api import RunPrediction
+
 THUMBNAIL_PX = 112
-PREDICTIONS_FILE = "predictions_test.csv"  # path,true,predicted,p_<class>... (path absolute)
 
 
 # --------------------------------------------------------------------------- data scan
-
-
-@dataclass(frozen=True)
-class SplitSpec:
-    """The split the user chose on the data page, in :func:`trainer.data.splits.make_split`'s
-    terms. ``method`` is "paper", "fraction" or "files"."""
-
-    method: str = "paper"
-    val_fraction: float | None = None
-    split_files: Mapping[str, str] = field(default_factory=dict)
-
-    def config_values(self) -> dict[str, Any]:
-        """The :class:`~trainer.config.TrainConfig` fields this split sets."""
-        if self.method == "files":
-            return {"split": "files", "split_files": dict(self.split_files), "val_fraction": None}
-        if self.method == "fraction":
-            fraction = self.val_fraction or PAPER_FALLBACK_FRACTION
-            return {"split": "fraction", "split_files": {}, "val_fraction": fraction}
-        return {"split": "paper", "split_files": {}, "val_fraction": None}
-
-
-PAPER_FALLBACK_FRACTION = 0.15  # check_dataset's (and make_split's) default fraction
 
 
 @dataclass(frozen=True)
@@ -85,8 +66,9 @@ def scan_dataset(root: str | Path, split: SplitSpec) -> Generator[Any, None, Any
     from trainer.api import check_dataset, discover, make_split
 
     index = discover(root)
-    # val_fraction None: make_split's default (0.15), which check_dataset falls back to too
-    applies = split if _split_applies(index, split) else SplitSpec("fraction")
+    # the paper split needs a Testing folder: without one, check_dataset falls back to a
+    # stratified split of the default fraction, and so does training from this page
+    applies = split.applied_to(index)
     preview_split = make_split(
         index,
         applies.method if applies.method != "files" else "paper",
@@ -146,16 +128,6 @@ def scan_dataset(root: str | Path, split: SplitSpec) -> Generator[Any, None, Any
         abandoned.set()
 
 
-def _split_applies(index: Any, split: SplitSpec) -> bool:
-    """The paper split needs a Testing folder (check_dataset falls back to a stratified
-    split by itself; training would refuse, so the GUI uses the same fallback)."""
-    from trainer.api import TESTING_DIR
-
-    if split.method == "paper" and not split.split_files:
-        return index.layout == "train-test" and bool(index.in_folder(TESTING_DIR))
-    return True
-
-
 # --------------------------------------------------------------------------- misclassified
 
 
@@ -178,69 +150,30 @@ class PredictionProgress:
     message: str = ""
 
 
-@dataclass(frozen=True)
-class _Row:
-    path: str
-    true: str
-    predicted: str
-    probabilities: dict[str, float]
+def _predict_test_split(
+    run_dir: Path,
+) -> Generator[PredictionProgress, None, list[RunPrediction]]:
+    """Predict the run's test split with its model file, when the run folder has no
+    predictions file (runs made before the trainer wrote one): the trainer's one evaluation
+    pipeline, so the rows are those the trainer writes (:class:`trainer.api.RunPrediction`).
+    A file that cannot be read is left out, as training left it out."""
+    from trainer.api import RunFolder, evaluate_run_steps
 
-
-def read_predictions_csv(path: str | Path) -> list[_Row]:
-    """Rows of ``predictions_test.csv``: ``path,true,predicted,p_<class>...``."""
-    from trainer.api import read_cell  # the writer neutralised spreadsheet formulas
-
-    rows = []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
-            r = {read_cell(k): read_cell(v or "") for k, v in raw.items() if k is not None}
-            probs = {k[2:]: float(v) for k, v in r.items() if k.startswith("p_") and v != ""}
-            rows.append(_Row(r["path"], r["true"], r["predicted"], probs))
-    return rows
-
-
-def _compute_rows(run_dir: Path) -> Generator[PredictionProgress, None, list[_Row]]:
-    """Predict the run's test split with its model, when the run folder has no predictions
-    file (runs made before the trainer wrote one)."""
-    from trainer.api import (
-        Predictor,
-        UnreadableInputError,
-        discover,
-        read_grey,
-        read_run_config,
-        split_for,
-    )
-
-    cfg = read_run_config(run_dir)  # checked: a run folder is untrusted input
+    cfg = RunFolder(run_dir).config()  # checked: a run folder is untrusted input
     if not cfg.data:
         raise FileNotFoundError(f"{run_dir}: trained from a cache; no image files to show")
-    index = discover(cfg.data)
-    split = split_for(cfg, index)
-    predictor = Predictor(run_dir / "model.safetensors", device="cpu")
-    classes = predictor.classes
-    samples = list(split.test)
-    rows: list[_Row] = []
-    for start in range(0, len(samples), 16):
-        chunk, greys = [], []
-        for s in samples[start : start + 16]:
+    steps = evaluate_run_steps(run_dir, "test", device="cpu", batch_size=16, report_every=1)
+    try:
+        while True:
             try:
-                greys.append(read_grey(s.path))
-                chunk.append(s)
-            except UnreadableInputError:
-                continue  # training skipped it too
-        if greys:
-            probs, _ = predictor.predict_arrays(greys)
-            for s, p in zip(chunk, probs, strict=True):
-                rows.append(
-                    _Row(
-                        str(s.path),
-                        index.classes[s.label],
-                        classes[int(np.argmax(p))],
-                        {c: float(v) for c, v in zip(classes, p, strict=True)},
-                    )
-                )
-        yield PredictionProgress(min(start + 16, len(samples)), len(samples), "predicting")
-    return rows
+                step = next(steps)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            yield PredictionProgress(step.done, step.total, "predicting")
+    finally:
+        steps.close()  # abandoned: stop reading the files
+    return [r for r in result.prediction_rows() if not r.failed]
 
 
 def thumbnail(path: str | Path, px: int = THUMBNAIL_PX) -> np.ndarray | None:
@@ -261,16 +194,19 @@ def misclassified_images(
     """Yield every misclassified test image of a finished run with its thumbnail; return
     ``{"test_images": n, "misclassified": k}``.
 
-    Reads ``predictions_test.csv`` from the run folder, or predicts the test split with the
-    run's model when it is absent. Thumbnails are made here, off the GUI thread, by the same
-    reader and square padding as training, so DICOM works like JPEG.
+    Reads the run folder's predictions file (:meth:`trainer.api.RunFolder.predictions`), or
+    predicts the test split with the run's model when it is absent. Thumbnails are made here,
+    off the GUI thread, by the same reader and square padding as training, so DICOM works like
+    JPEG.
     """
+    from trainer.api import RunFolder
+
     run_dir = Path(run_dir)
-    csv_path = run_dir / PREDICTIONS_FILE
-    if csv_path.is_file():
-        rows = read_predictions_csv(csv_path)
+    folder = RunFolder(run_dir)
+    if folder.has_predictions():
+        rows = folder.predictions()
     else:
-        rows = yield from _compute_rows(run_dir)
+        rows = yield from _predict_test_split(run_dir)
     wrong = [r for r in rows if r.true != r.predicted]
     for i, r in enumerate(wrong):
         thumb = thumbnail(r.path, thumbnail_px)  # None: the file moved since; still list it

@@ -27,15 +27,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.training.jobs import SplitSpec
 from desktop_app.training.state import format_duration
 from desktop_app.workers import QtGeneratorWorker
 from trainer.api import (
+    OPTIMIZERS,
     PRESETS,
     RECIPES,
+    SCHEDULE_LABELS,
+    SCHEDULES,
+    DeviceChoice,
     ProbeResult,
+    SplitSpec,
     TrainConfig,
     apply_overrides,
+    available_devices,
+    device_choices,
     may_have_gpu,
     preset_config,
 )
@@ -69,48 +75,21 @@ BACKBONES = (
     "tf_efficientnet_lite2",
     "efficientnet_b4",
 )
-OPTIMIZERS = ("adamax", "adam", "adamw", "sgd")
-SCHEDULES = (
-    ("constant", "none"),
-    ("one cycle (per batch)", "onecycle"),
-    ("cosine", "cosine"),
-    ("lower on a plateau", "plateau"),
-)
 
 
 GPU_CHECK_DELAY_MS = 3000  # after the first prediction, unless the page is shown earlier
 
 
-def _unchecked_device_choices(maybe_gpu: bool) -> list[tuple[str, str, bool]]:
+def _unchecked_device_choices(maybe_gpu: bool) -> tuple[DeviceChoice, ...]:
     """The device box before torch has been asked (it takes seconds to import): a GPU is
     offered where one may exist, and marked absent where none can (``may_have_gpu``)."""
-    return [
-        ("automatic (GPU when there is one)", "auto", True),
-        ("CPU", "cpu", True),
-        ("CUDA GPU" + ("" if maybe_gpu else " (none found)"), "cuda", maybe_gpu),
-        ("Apple GPU (MPS)" + ("" if maybe_gpu else " (not available)"), "mps", maybe_gpu),
-    ]
+    return device_choices(cuda=maybe_gpu, mps=maybe_gpu)
 
 
-def _check_gpu() -> Generator[None, None, tuple[bool, list[tuple[str, str, bool]]]]:
+def _check_gpu() -> Generator[None, None, tuple[bool, tuple[DeviceChoice, ...]]]:
     """In a worker: import torch and ask it (whether there is a GPU, the device box)."""
     yield
-    return has_gpu(), _device_choices()
-
-
-def _device_choices() -> list[tuple[str, str, bool]]:
-    """(label, value, available) for the device box."""
-    import torch
-
-    cuda = torch.cuda.is_available()
-    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    gpu = torch.cuda.get_device_name(0) if cuda else ""
-    return [
-        ("automatic (GPU when there is one)", "auto", True),
-        ("CPU", "cpu", True),
-        (f"CUDA GPU{f' ({gpu})' if gpu else ' (none found)'}", "cuda", cuda),
-        ("Apple GPU (MPS)" + ("" if mps else " (not available)"), "mps", mps),
-    ]
+    return has_gpu(), available_devices()
 
 
 def has_gpu() -> bool:
@@ -250,7 +229,7 @@ class QtRecipePage(QWidget):
     def _snapshot(self) -> tuple[str, dict[str, Any]]:
         return self.choice(), {key: self.value(key) for key in self.fields}
 
-    def _on_gpu_checked(self, answer: tuple[bool, list[tuple[str, str, bool]]]) -> None:
+    def _on_gpu_checked(self, answer: tuple[bool, tuple[DeviceChoice, ...]]) -> None:
         gpu, choices = answer
         self.gpu = bool(gpu)
         device = self.fields["device"]
@@ -424,7 +403,8 @@ class QtRecipePage(QWidget):
         form.addRow("Optimizer:", self._combo("optimizer", [(o, o) for o in OPTIMIZERS]))
         form.addRow("Learning rate:", self._double("lr", 1e-6, 1.0, 1e-4, 6))
         form.addRow("Weight decay:", self._double("weight_decay", 0.0, 1.0, 1e-4, 5))
-        form.addRow("Schedule:", self._combo("schedule", list(SCHEDULES)))
+        schedules: list[tuple[str, str]] = [(SCHEDULE_LABELS.get(s, s), s) for s in SCHEDULES]
+        form.addRow("Schedule:", self._combo("schedule", schedules))
         patience = self._spin("early_stopping_patience", 0, 1000, special="off")
         patience.setToolTip(
             "Stop when validation accuracy has not improved for this many epochs in a row; the "

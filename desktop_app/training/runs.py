@@ -8,7 +8,6 @@ keeps is copied, with its reports, to ``<user data>/models/<name>/``.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import re
 import shutil
@@ -20,10 +19,10 @@ from typing import Any
 
 from desktop_app.messages import plain_message
 from trainer.api import (
+    CHECKPOINT_FILES,
     MODEL_FILE,
-    STATE_FILE,
+    RunFolder,
     RunFolderError,
-    read_run_config,
     user_data_dir,
     user_models_dir,
 )
@@ -32,7 +31,7 @@ log = logging.getLogger(__name__)
 # Left behind when a model is kept: the resumable state is only useful to an unfinished run
 # (and, with optimizer moments, is three times the model's size); the best weights are in the
 # model file already.
-NOT_KEPT = (STATE_FILE, "best_weights.safetensors")
+NOT_KEPT = CHECKPOINT_FILES
 
 
 def runs_root() -> Path:
@@ -81,31 +80,23 @@ class ResumableRun:
         )
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def resumable_info(run_dir: str | Path) -> ResumableRun | None:
     """The facts about ``run_dir`` if it has a saved state and no model, else None; a run
     whose settings fail the trainer's checks comes back with ``problem`` set."""
-    path = Path(run_dir)
-    state = path / STATE_FILE
+    folder = RunFolder(run_dir)
+    path = folder.path
     try:
-        if not state.is_file() or (path / MODEL_FILE).is_file():
+        if not folder.is_resumable():
             return None
-        modified = state.stat().st_mtime
+        modified = folder.state_path.stat().st_mtime
     except OSError:
         return None
     try:
-        cfg = read_run_config(path)  # the one checked reader (resume uses it too)
+        cfg = folder.config()  # the one checked reader (resume uses it too)
     except RunFolderError as exc:
         log.warning("run folder not resumable: %s", exc)
         return ResumableRun(path, "?", 0, 0, modified, problem=_reason(exc, path))
-    history = _read_json(path / "history.json")
-    done = len(history) if isinstance(history, list) else 0
+    done = len(folder.history())
     return ResumableRun(path, cfg.backbone, cfg.epochs, min(done, cfg.epochs), modified)
 
 
@@ -148,18 +139,19 @@ class RunResults:
         d = self.test.get("dedup")
         return d if isinstance(d, dict) and d.get("n") else None
 
+    @property
+    def val(self) -> dict[str, Any] | None:
+        """The validation split's metrics (the split that chose the epoch); None if absent."""
+        return RunFolder(self.run_dir).metrics("val")
+
 
 def load_results(run_dir: str | Path) -> RunResults:
     """Read a finished run; raises FileNotFoundError naming what is missing."""
-    path = Path(run_dir)
-    test = _read_json(path / "eval_test.json")
-    if not isinstance(test, dict):
-        raise FileNotFoundError(f"{path / 'eval_test.json'}: missing or unreadable")
-    try:
-        report = (path / "classification_report.txt").read_text(encoding="utf-8")
-    except OSError:
-        report = ""
-    return RunResults(path, test, report, path / MODEL_FILE)
+    folder = RunFolder(run_dir)
+    test = folder.metrics("test")
+    if test is None:
+        raise FileNotFoundError(f"{folder.metrics_path('test')}: missing or unreadable")
+    return RunResults(folder.path, test, folder.report_text(), folder.model_path)
 
 
 # --------------------------------------------------------------------------- keeping a model
@@ -227,19 +219,10 @@ def _rename_new(stage: Path, dest: Path) -> None:
 
 def _copy_model_renamed(src: Path, dest: Path, name: str, notes: list[str]) -> None:
     """Copy a brainmri model file with ``meta["name"] = name`` and ``notes`` added (tensors
-    untouched)."""
-    from safetensors import safe_open
-    from safetensors.torch import save_file
+    untouched; :func:`trainer.modelfile.with_metadata` writes the model-file format)."""
+    from trainer.api import read_metadata, with_metadata
 
-    from trainer.api import META_KEY, atomic_path, read_metadata
-
-    meta = read_metadata(src)  # validates the file before anything is written
-    meta["name"] = name
-    if notes:
-        meta["notes"] = [*meta.get("notes", []), *notes]
-    with safe_open(str(src), framework="pt") as fh:
-        raw_meta = dict(fh.metadata() or {})
-        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
-    raw_meta[META_KEY] = json.dumps(meta)
-    with atomic_path(dest) as tmp:
-        save_file(tensors, str(tmp), metadata=raw_meta)
+    updates: dict[str, Any] = {"name": name}
+    if notes:  # after the notes the model already has
+        updates["notes"] = [*read_metadata(src).get("notes", []), *notes]
+    with_metadata(src, dest, updates)

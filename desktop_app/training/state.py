@@ -8,7 +8,6 @@ test can check without a window, and lets the page be rebuilt from the object at
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,8 @@ from trainer.api import (
     FitFinished,
     LogMessage,
     PhaseChanged,
+    RunFolder,
+    RunFolderError,
     RunStarted,
 )
 
@@ -122,45 +123,38 @@ class RunProgress:
     def load_history(self, run_dir: str | Path) -> None:
         """Start from the epochs a run folder already holds (resuming: the loop only reports
         the epochs it runs now, but the curves must show the whole run)."""
-        path = Path(run_dir) / "history.json"
-        try:
-            history = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        if isinstance(history, list):
-            self.history = [dict(h) for h in history if isinstance(h, dict) and "epoch" in h]
+        history = RunFolder(run_dir).history()
+        if history:
+            self.history = history
 
     @classmethod
     def from_run_dir(cls, run_dir: str | Path) -> RunProgress:
         """A finished run as the training page shows it at its end, read from the folder the
-        trainer wrote (``config.json``, ``history.json``, ``eval_test.json``): for looking
-        at a run again, and for screenshots of real runs."""
-        path = Path(run_dir)
-
-        def read(name: str) -> Any:
-            try:
-                return json.loads((path / name).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return None
-
-        config = read("config.json")
-        test = read("eval_test.json")
-        progress = cls(run_dir=str(path), config=config if isinstance(config, dict) else {})
+        trainer wrote (its recipe, history and test metrics, through
+        :class:`~trainer.run_folder.RunFolder`): for looking at a run again, and for
+        screenshots of real runs."""
+        folder = RunFolder(run_dir)
+        path = folder.path
+        try:
+            config = folder.config().to_dict()  # checked, as every reader of a run folder
+        except RunFolderError:
+            config = {}
+        test = folder.metrics("test")
+        progress = cls(run_dir=str(path), config=config)
         progress.load_history(path)
         progress.epochs = int(progress.config.get("epochs") or len(progress.history) or 0)
         progress.epoch = len(progress.history)
         progress.batch_size = progress.config.get("batch_size")
-        if isinstance(test, dict):
+        if test is not None:
             progress.classes = tuple(test.get("classes", ()))
-        model = path / "model.safetensors"
         progress.phase = "done"
         progress.finished = FitFinished(
             str(path),
             False,
             False,
             list(progress.history),
-            test if isinstance(test, dict) else None,
-            str(model) if model.is_file() else None,
+            test,
+            str(folder.model_path) if folder.is_finished() else None,
         )
         return progress
 

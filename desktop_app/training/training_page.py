@@ -42,6 +42,7 @@ from trainer.api import (
     FitFinished,
     LogMessage,
     PhaseChanged,
+    RunFolder,
     RunStarted,
 )
 
@@ -59,7 +60,6 @@ DONE_STYLE = (
     "border-radius: 4px; padding: 6px; }"
 )
 LOG_LINES = 5000  # the log keeps the newest lines; the run folder keeps everything that matters
-AUGMENTED_BATCH = "augmented_batch.png"
 
 
 class _QtClickableLabel(QLabel):
@@ -212,7 +212,7 @@ class QtTrainingPage(QWidget):
         p = self.progress
         if not p.run_dir or (p.finished is not None and not p.finished.cancelled):
             return False
-        return (Path(p.run_dir) / "state.pt").is_file()
+        return RunFolder(p.run_dir).has_state()
 
     def begin(self, progress: RunProgress) -> None:
         """A run (new or resumed) starts: show its history so far and clear the rest."""
@@ -371,7 +371,7 @@ class QtTrainingPage(QWidget):
             text += "<br>Each new training run needs a folder of its own."
         else:
             text += "<br>The log below keeps the details."
-        if (Path(self.progress.run_dir) / "state.pt").is_file():
+        if self.progress.run_dir and RunFolder(self.progress.run_dir).has_state():
             text += " The last finished epoch is saved: <b>Resume</b> continues from it."
         self._show_banner(text, ERROR_STYLE)
 
@@ -384,7 +384,7 @@ class QtTrainingPage(QWidget):
         """The trainer writes the figure just after RunStarted; show it once it exists."""
         if self._augmented_shown or not self.progress.run_dir:
             return
-        path = Path(self.progress.run_dir) / AUGMENTED_BATCH
+        path = RunFolder(self.progress.run_dir).augmented_batch_path
         if not path.is_file():
             return
         pixmap = QPixmap(str(path))
@@ -462,7 +462,7 @@ class QtTrainingPage(QWidget):
 
     def _on_save_plots_button_clicked(self) -> None:
         start = (
-            str(Path(self.progress.run_dir) / "curves-live.png")
+            str(RunFolder(self.progress.run_dir).live_curves_path)
             if self.progress.run_dir
             else "curves.png"
         )

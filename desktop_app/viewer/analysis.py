@@ -20,11 +20,11 @@ import numpy as np
 from PIL import Image
 
 from desktop_app.messages import plain_message
-from desktop_app.viewer.state import PREDICTED, CamKey, SliceKey, ViewerItem
+from desktop_app.viewer.items import PREDICTED, CamKey, SliceKey, ViewerItem
 from trainer.api import BrainMRIError
 
 if TYPE_CHECKING:
-    from trainer.api import Prediction, Predictor, Scan, ScanSlice
+    from trainer.api import Prediction, PredictionRow, Predictor, Scan, ScanSlice
 
 __all__ = [
     "AnalysisRequest",
@@ -35,7 +35,6 @@ __all__ = [
     "analyse",
     "classify_all",
     "compose",
-    "heat_rgb",
     "load_items",
     "thumbnail",
 ]
@@ -103,8 +102,9 @@ def _item_for(scan: Scan) -> ViewerItem:
 
 def thumbnail(slc: ScanSlice, size: int = THUMBNAIL_PX) -> np.ndarray:
     """uint8 grey, longest side ``size``: small enough to hand to the GUI thread."""
-    grey = slc.render()
-    img = Image.fromarray(np.clip(np.rint(grey * 255), 0, 255).astype(np.uint8))
+    from trainer.api import quantise  # trainer.io: loaded with the first scan anyway
+
+    img = Image.fromarray(quantise(slc.render()))
     img.thumbnail((size, size), Image.Resampling.BILINEAR)
     return np.asarray(img)
 
@@ -142,7 +142,11 @@ class PredictionResult:
 class CamResult:
     key: CamKey
     cam: np.ndarray  # float (H, W) in [0, 1]
-    heat: np.ndarray  # the map coloured, uint8 (H, W, 3): what the canvas lays over the image
+    #: The map coloured, uint8 RGBA (H, W, 4), by ``trainer.cam.overlay.heat_rgba`` (the
+    #: colouring of the PNG and PDF exports too): what the canvas lays over the image.
+    #: Computed once per map in the worker, so the GUI thread only blends: moving the
+    #: opacity slider costs nothing on a 2048² slice.
+    heat: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,9 @@ def analyse(
             grey = slc.render()
             target_index = None if target == PREDICTED else predictor.classes.index(target)
             cam = predictor.explain(grey, method=method or None, target_class=target_index)
-            heat = heat_rgb(cam)
+            from trainer.api import heat_rgba  # matplotlib's colour map: on first use (issue 22)
+
+            heat = heat_rgba(cam)
         except Exception as exc:
             yield ErrorResult(request.cam_key, _failure(request.name, "heat map", exc))
             return
@@ -232,22 +238,17 @@ class BatchRow:
     prediction: Prediction | None
     error: str | None
 
+    def row(self) -> PredictionRow:
+        """The output row (``trainer.prediction_row.PredictionRow``), the one the CLI writes:
+        the table export writes its columns (``trainer.prediction_table``)."""
+        from trainer.api import PredictionRow
+
+        return PredictionRow(self.path, self.slice_index, self.prediction, self.error)
+
     def to_json(self) -> dict[str, Any]:
-        """The CLI's ``--json`` row format (see ``trainer.cli.predict``), without ``cam``."""
-        if self.prediction is None:
-            return {
-                "path": self.path,
-                "slice": self.slice_index,
-                "predicted_class": None,
-                "probabilities": None,
-                "ood": None,
-                "ood_score": None,
-                "warnings": [],
-                "error": self.error,
-            }
-        row = self.prediction.to_json()
-        row["slice"] = self.slice_index
-        return row
+        """The CLI's ``--json`` row (see ``trainer.cli.predict``); the viewer writes no heat-map
+        files, so ``cam`` is null."""
+        return self.row().to_json()
 
 
 def classify_all(
@@ -287,12 +288,14 @@ def _batch_rows(
     try:
         slices = [i.scan.slices[p] for i, p in todo if i.scan is not None and p is not None]
         stream = predictor.predict_stream(slices)
-        for (item, p), result in zip(todo, stream, strict=True):
-            failed = isinstance(result, Exception)
-            fresh[(item.id, p)] = _failure(item.name, "prediction", result) if failed else result
+        for (item, position), result in zip(todo, stream, strict=True):
+            if isinstance(result, Exception):
+                fresh[(item.id, position)] = _failure(item.name, "prediction", result)
+            else:
+                fresh[(item.id, position)] = result
     except Exception as exc:  # the model itself failed: every slice not done says why
-        for item, p in todo:
-            fresh.setdefault((item.id, p), _failure(item.name, "prediction", exc))
+        for item, position in todo:
+            fresh.setdefault((item.id, position), _failure(item.name, "prediction", exc))
     rows = []
     for item, p in window:
         if p is None or item.scan is None:
@@ -311,16 +314,6 @@ def _batch_rows(
 # --------------------------------------------------------------------------------------------
 
 
-def heat_rgb(cam01: np.ndarray) -> np.ndarray:
-    """The map's colour layer, uint8 RGBA (H, W, 4), exactly as ``render_overlay`` colours
-    and blends it (``trainer.cam.overlay.heat_rgba``: transparent below half of the peak).
-    Computed once per map in the worker, so that the GUI thread only blends: moving the
-    opacity slider costs nothing on a 2048² slice."""
-    from trainer.api import heat_rgba  # matplotlib's colour map: on first use (issue 22)
-
-    return heat_rgba(cam01)
-
-
 def compose(
     grey01: np.ndarray,
     cam01: np.ndarray | None,
@@ -333,7 +326,9 @@ def compose(
     exports, so the PNG and the PDF show exactly what the screen shows."""
     grey = 1.0 - grey01 if invert else grey01
     if cam01 is None or cam01.shape != grey.shape:
-        return np.clip(np.rint(grey * 255.0), 0, 255).astype(np.uint8)
+        from trainer.api import quantise  # trainer.io: loaded with the first scan anyway
+
+        return quantise(grey)
     from trainer.api import render_overlay, side_by_side  # matplotlib: on first use
 
     overlay = render_overlay(grey, cam01, opacity=float(opacity))

@@ -10,7 +10,6 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QHeaderView,
     QLabel,
     QMessageBox,
@@ -26,7 +25,7 @@ from desktop_app.messages import plain_message
 from desktop_app.models import QtModelRegistry
 from desktop_app.settings import AppSettings
 from desktop_app.viewer.analysis import BatchRow, classify_all
-from desktop_app.viewer.export import write_csv
+from desktop_app.viewer.export_actions import export_csv
 from desktop_app.viewer.state import QtViewerState
 from desktop_app.workers import QtGeneratorWorker
 from trainer import NOT_FOR_CLINICAL_USE
@@ -78,7 +77,7 @@ class QtBatchDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(self.buttons)
         self.buttons.rejected.connect(self.reject)
-        self.export_button.clicked.connect(self._on_export_clicked)
+        self.export_button.clicked.connect(lambda: self.export_csv())
         self.worker: QtGeneratorWorker | None = None
         self.predictor: Any = None
 
@@ -129,7 +128,7 @@ class QtBatchDialog(QDialog):
             cells.append(pred.predicted_class)
             cells += [f"{pred.probabilities.get(c, 0.0):.1%}" for c in self.classes]
             cells.append("yes" if pred.ood else "")
-            cells.append("; ".join(pred.warnings))
+            cells.append("; ".join(w.text for w in pred.warnings))
         else:
             cells += ["—", *[""] * len(self.classes), "", row.error or ""]
         for c, text in enumerate(cells):
@@ -147,21 +146,11 @@ class QtBatchDialog(QDialog):
     def _on_errored(self, exc: Exception) -> None:
         QMessageBox.warning(self, "Classification stopped", plain_message(exc))
 
-    def _on_export_clicked(self) -> None:
-        start = str(Path(self.settings.last_folder) / "predictions.csv")
-        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", start, "CSV files (*.csv)")
-        if path:
-            self.export_csv(Path(path))
-
-    def export_csv(self, path: Path) -> Path | None:
-        """Write the table; on failure say why (naming the file) and return None."""
-        try:
-            write_csv(path, [r.to_json() for r in self.rows], self.classes)
-        except OSError as exc:
-            QMessageBox.warning(self, "Export failed", f"{path}: {exc.strerror or exc}")
-            return None
-        self.settings.last_folder = str(path.parent)
-        return path
+    def export_csv(self, path: Path | None = None) -> Path | None:
+        """Write the table (asking where when ``path`` is None); on failure say why (naming
+        the file) and return None."""
+        rows = [r.to_json() for r in self.rows]
+        return export_csv(self, self.settings, rows, self.classes, path)
 
     def done(self, result: int) -> None:
         if self.worker is not None:

@@ -34,7 +34,7 @@ from desktop_app.viewer.state import (
     QtViewerState,
     ViewerItem,
 )
-from trainer.api import localization_sentence, slice_call
+from trainer.api import PredictionWarning, localization_sentence, slice_call
 
 __all__ = ["QtCamControls", "QtMetadataPanel", "QtPredictionPanel"]
 
@@ -162,8 +162,8 @@ class QtPredictionPanel(QGroupBox):
             notes.append(error)
         if (cam_error := self.state.cam_error()) is not None:
             notes.append(cam_error)
-        if pred is not None:
-            notes += [w for w in pred.warnings if "does not look like" not in w]
+        if pred is not None:  # the out-of-distribution one is the red box above, in its words
+            notes += [w.text for w in pred.warnings if w.code != PredictionWarning.OOD]
         self.notes.setText("\n".join(f"• {n}" for n in notes))
         self.notes.setVisible(bool(notes))
 

@@ -9,76 +9,36 @@ class of races between workers and the selection.
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from desktop_app.settings import DEFAULT_CAM_METHOD, DEFAULT_OPACITY
+from desktop_app.viewer.items import (
+    CAM_LABELS,
+    MAX_CAMS,
+    NO_TUMOUR,
+    PREDICTED,
+    CamKey,
+    SliceKey,
+    ViewerItem,
+)
 
 if TYPE_CHECKING:
-    from trainer.api import Prediction, Scan, ScanSlice, SeriesCall, SliceCall, Window
+    from trainer.api import ModelMeta, Prediction, SeriesCall, SliceCall, Window
 
-__all__ = ["CAM_LABELS", "PREDICTED", "QtViewerState", "ViewerItem"]
-
-CAM_LABELS = {
-    "": "Default map",
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-    "eigencam": "EigenCAM",
-    "layercam": "LayerCAM",
-    "hirescam": "HiResCAM",
-    "xgradcam": "XGrad-CAM",
-    "occlusion": "Occlusion (slow)",
-}
-PREDICTED = ""  # target-class value meaning "the predicted class"
-NO_TUMOUR = "notumor"  # the data set's class name for a slice without a tumour
-MAX_CAMS = 64  # CAM maps kept in memory (a series scrolled end to end would hold hundreds)
-
-_ids = itertools.count(1)
-
-
-@dataclass(eq=False)
-class ViewerItem:
-    """One entry of the item list: a readable scan, or a path with the reason it is not."""
-
-    source: Path
-    scan: Scan | None = None
-    error: str | None = None
-    thumbnail: np.ndarray | None = None  # uint8 grey, at most 96 px
-    position: int = 0  # index into scan.slices
-    window: Window | None = None  # the user's window; None = each slice's default
-    details: list[str] = field(default_factory=list)  # per-file reasons behind ``error``
-    id: int = field(default_factory=lambda: next(_ids))
-
-    @property
-    def name(self) -> str:
-        return self.source.name or str(self.source)
-
-    @property
-    def n_slices(self) -> int:
-        return len(self.scan.slices) if self.scan is not None else 0
-
-    @property
-    def is_series(self) -> bool:
-        return self.n_slices > 1
-
-    @property
-    def is_dicom(self) -> bool:
-        return self.scan is not None and self.scan.kind.startswith("dicom")
-
-    @property
-    def current_slice(self) -> ScanSlice | None:
-        if self.scan is None or not self.scan.slices:
-            return None
-        return self.scan.slices[min(self.position, self.n_slices - 1)]
-
-    @property
-    def position_label(self) -> str:
-        return f"slice {self.position + 1} of {self.n_slices}" if self.is_series else ""
+__all__ = [
+    "CAM_LABELS",
+    "NO_TUMOUR",
+    "PREDICTED",
+    "CamKey",
+    "DisplaySettings",
+    "QtViewerState",
+    "SliceKey",
+    "ViewerItem",
+]
 
 
 @dataclass
@@ -92,10 +52,6 @@ class DisplaySettings:
     show_identifiers: bool = False
 
 
-CamKey = tuple[int, int, str, str]  # item id, position, method, target
-SliceKey = tuple[int, int]  # item id, position
-
-
 class QtViewerState(QObject):
     """Holds the items and everything the viewer shows about them; emits when they change."""
 
@@ -107,6 +63,9 @@ class QtViewerState(QObject):
     results_changed = Signal()  # a prediction, CAM or error arrived (or the cache was cleared)
     classes_changed = Signal(list)  # the active model's classes
     slice_classified = Signal(int)  # item id: one of its slices has its prediction now
+    # what the viewer asks the model about changed (the item, the slice, the map or the model):
+    # the tab plans the analysis again (planner.py); results arriving do not emit it
+    wanted_changed = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -130,6 +89,7 @@ class QtViewerState(QObject):
         self.items_added.emit(items)
         if self.current is None:
             self.select(next((i for i in items if i.scan is not None), None))
+        self.wanted_changed.emit()  # new items are classified in the background
 
     def clear(self) -> None:
         self.items.clear()
@@ -152,6 +112,7 @@ class QtViewerState(QObject):
         self.current_changed.emit(item)
         self.view_changed.emit()
         self.results_changed.emit()
+        self.wanted_changed.emit()
 
     # -- slices and window ------------------------------------------------------------------
     def set_position(self, position: int) -> None:
@@ -165,6 +126,7 @@ class QtViewerState(QObject):
         self.view_changed.emit()
         self.results_changed.emit()
         self.item_updated.emit(item)
+        self.wanted_changed.emit()
 
     def step(self, delta: int) -> None:
         if self.current is not None:
@@ -189,11 +151,14 @@ class QtViewerState(QObject):
         if changed:
             self.view_changed.emit()
             self.results_changed.emit()
+            self.wanted_changed.emit()
 
-    def set_classes(self, classes: list[str], meta: dict[str, Any] | None = None) -> None:
-        """A new model: its classes (and metadata), and every cached result is void."""
+    def set_classes(self, classes: list[str], info: ModelMeta | None = None) -> None:
+        """A new model: its classes and checked metadata (``Predictor.info``; None when no
+        model is active), and every cached result is void. ``model_meta`` keeps the metadata
+        object as the file holds it (what ``localization_sentence`` reads)."""
         self.classes = list(classes)
-        self.model_meta = dict(meta or {})
+        self.model_meta = dict(info.raw) if info is not None else {}
         if self.display.target not in self.classes:
             self.display.target = PREDICTED
         self.predictions.clear()
@@ -206,6 +171,7 @@ class QtViewerState(QObject):
             self.item_updated.emit(item)
         self.view_changed.emit()
         self.results_changed.emit()
+        self.wanted_changed.emit()
 
     # -- results ----------------------------------------------------------------------------
     def slice_key(self, item: ViewerItem | None = None) -> SliceKey | None:

@@ -132,8 +132,9 @@ def brain_mask(grey01: np.ndarray) -> np.ndarray:
     segmentation: skull and scalp count as brain."""
     import cv2
 
-    grey = np.clip(np.nan_to_num(np.asarray(grey01, dtype=np.float32)), 0.0, 1.0)
-    u8 = np.rint(grey * 255).astype(np.uint8)
+    from trainer.io.scan import quantise
+
+    u8 = quantise(np.asarray(grey01, dtype=np.float32))
     sigma = max(1.0, 0.01 * max(u8.shape))
     blurred = cv2.GaussianBlur(u8, (0, 0), sigma)
     otsu, _ = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -182,7 +183,7 @@ def score_map(
     if total > 0:
         py, px = np.unravel_index(int(np.argmax(cam)), cam.shape)
         limit = tolerance * max(h, w)
-        hit = any(_distance(px, py, box) <= limit for box in boxes)
+        hit = any(_distance(int(px), int(py), box) <= limit for box in boxes)
     return MapScore(hit, mass, share)
 
 

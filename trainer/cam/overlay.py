@@ -14,6 +14,7 @@ from __future__ import annotations
 import matplotlib
 import numpy as np
 
+from trainer.io.scan import quantise
 from trainer.preprocess import square_to_original
 
 __all__ = [
@@ -64,7 +65,7 @@ def heat_rgba(
         lo, hi = _COLOUR_RANGE
         colour = _colormap(colormap)(lo + (hi - lo) * strength)[..., :3]
         alpha = np.clip((cam - floor) / HEAT_RAMP, 0.0, 1.0)
-    return _to_u8(np.concatenate([colour, alpha[..., None]], axis=2))
+    return quantise(np.concatenate([colour, alpha[..., None]], axis=2))
 
 
 def legend_rgba(
@@ -100,12 +101,12 @@ def render_overlay(
     rgba = heat_rgba(cam, colormap, floor).astype(np.float64) / 255.0
     a = rgba[..., 3:] * opacity
     blended = grey[..., None] * (1.0 - a) + rgba[..., :3] * a
-    return _to_u8(blended)
+    return quantise(blended)
 
 
 def side_by_side(grey01: np.ndarray, overlay_rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB (H, 2W, 3): original | overlay, for saving or a report figure."""
-    left = _to_u8(np.repeat(_as_grey01(grey01)[..., None], 3, axis=2))
+    left = quantise(np.repeat(_as_grey01(grey01)[..., None], 3, axis=2))
     right = np.asarray(overlay_rgb)
     if right.shape != left.shape or right.dtype != np.uint8:
         raise ValueError(f"overlay must be uint8 {left.shape}, got {right.dtype} {right.shape}")
@@ -127,7 +128,3 @@ def _colormap(name: str) -> matplotlib.colors.Colormap:
         return matplotlib.colormaps[name]
     except KeyError:
         raise ValueError(f"unknown matplotlib colormap {name!r}") from None
-
-
-def _to_u8(rgb01: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(rgb01 * 255.0), 0, 255).astype(np.uint8)

@@ -18,7 +18,7 @@ Pure Python (no torch): the GUI and the report read it from metadata.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = ["ClassLocalization", "localization_sentence", "read_localization"]
 
@@ -66,5 +66,5 @@ def localization_sentence(meta: dict[str, Any], class_name: str) -> str:
     )
 
 
-def _count(value: Any) -> bool:
+def _count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -19,8 +19,12 @@ from typing import Any, Literal, get_args
 
 __all__ = [
     "DEFAULT_MAP",
+    "GRADIENT_METHODS",
     "MAP_METHODS",
+    "MAP_METHOD_LABELS",
     "MAP_TARGETS",
+    "GradientMethod",
+    "MapMethod",
     "MapSpec",
     "MapTarget",
     "parse_map_spec",
@@ -28,10 +32,24 @@ __all__ = [
 
 MapTarget = Literal["class", "contrast"]
 MAP_TARGETS: tuple[str, ...] = get_args(MapTarget)
-# Gradient-based CAMs (pytorch-grad-cam), and occlusion: the drop in the class's probability
-# when a patch is hidden, which needs no gradient and shows what the answer depends on.
-GRADIENT_METHODS = ("gradcam", "gradcam++", "eigencam", "layercam", "hirescam", "xgradcam")
-MAP_METHODS: tuple[str, ...] = (*GRADIENT_METHODS, "occlusion")
+# The heat-map methods, named here once (the command line, the app's list and the settings
+# read these): gradient-based CAMs (pytorch-grad-cam, trainer.cam.maps.CAM_METHODS), and
+# occlusion: the drop in the class's probability when a patch is hidden, which needs no
+# gradient and shows what the answer depends on.
+GradientMethod = Literal["gradcam", "gradcam++", "eigencam", "layercam", "hirescam", "xgradcam"]
+GRADIENT_METHODS: tuple[GradientMethod, ...] = get_args(GradientMethod)
+MapMethod = Literal[GradientMethod, "occlusion"]
+MAP_METHODS: tuple[MapMethod, ...] = get_args(MapMethod)
+#: Each method in words, for a list a person chooses from.
+MAP_METHOD_LABELS: dict[MapMethod, str] = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "eigencam": "EigenCAM",
+    "layercam": "LayerCAM",
+    "hirescam": "HiResCAM",
+    "xgradcam": "XGrad-CAM",
+    "occlusion": "Occlusion (slow)",
+}
 _LAYER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+){0,4}")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from trainer.vocab import SPLIT_CHOICES
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -12,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="counts, unreadable files, image sizes, near-duplicates (leakage), shortcuts",
     )
     p.add_argument("data", metavar="DIR")
-    p.add_argument("--split", choices=["paper", "fraction"], default="paper")
+    p.add_argument("--split", choices=SPLIT_CHOICES, default="paper")
     p.add_argument("--split-file", action="append", default=[], metavar="NAME=FILE")
     p.add_argument("--val-fraction", type=float)
     p.add_argument("--seed", type=int, default=0)

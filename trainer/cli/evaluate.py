@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from trainer import NOT_FOR_CLINICAL_USE
+from trainer.vocab import SPLIT_CHOICES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="data folder")
     p.add_argument("--cache", help="a cache from `brainmri prepare` instead of the files")
     p.add_argument("--split", choices=["test", "val", "train", "all"], default="test")
-    p.add_argument("--split-method", choices=["paper", "fraction"], default="paper")
+    p.add_argument("--split-method", choices=SPLIT_CHOICES, default="paper")
     p.add_argument("--split-file", action="append", default=[], metavar="NAME=FILE")
     p.add_argument("--val-fraction", type=float)
     p.add_argument("--seed", type=int, default=0, help="seed of a fraction split (as in training)")

@@ -13,9 +13,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trainer.modelfile import read_metadata
+    from trainer.modelfile import read_model_meta
 
-    meta = read_metadata(args.model)
+    info = read_model_meta(args.model)
+    # the object as the file holds it: all of it for --json, and the fields no typed value
+    # holds (the OOD method, the data, the metrics with their intervals); mean and std as the
+    # file writes them
+    meta = info.raw
     if args.json:
         from trainer.jsontext import json_text
 
@@ -24,13 +28,13 @@ def run(args: argparse.Namespace) -> int:
     m = meta.get("metrics", {})
     lines = [
         f"model:        {args.model}",
-        f"name:         {meta.get('name', '?')}",
-        f"backbone:     {meta['backbone']}  (input {meta['input_size']} px, {meta['preprocess']})",
-        f"classes:      {', '.join(meta['classes'])}",
+        f"name:         {_known(info.name)}",
+        f"backbone:     {info.backbone}  (input {info.input_size} px, {info.preprocess})",
+        f"classes:      {', '.join(info.classes)}",
         f"normalise:    mean {meta['mean']}  std {meta['std']}",
-        f"temperature:  {meta.get('temperature', 1.0):.3f}",
+        f"temperature:  {info.temperature:.3f}",
         f"OOD check:    {meta.get('ood', {}).get('method', 'none')}",
-        f"created:      {meta.get('created', '?')} by brainmri {meta.get('package_version', '?')}",
+        f"created:      {_known(info.created)} by brainmri {_known(info.package_version)}",
         f"data:         {meta.get('data', {}).get('fingerprint', '?')}",
     ]
     for part in ("val", "test", "test_dedup"):
@@ -45,3 +49,8 @@ def run(args: argparse.Namespace) -> int:
         lines.append(meta["not_for_clinical_use"])
     print("\n".join(lines))
     return 0
+
+
+def _known(text: str | None) -> str:
+    """A field the file may leave out (``name``, ``created``...): "?" when it does."""
+    return "?" if text is None else text

@@ -13,7 +13,9 @@ long folder's rows can be read while it is still being classified; the rows are 
 order as ``--json``'s. On a terminal, a progress bar goes to stderr (never into the output).
 
 ``slice`` is the frame / series position for multi-slice inputs and null for single images;
-a file that could not be read has ``error`` set and null results. Each row has a ``kind``:
+a file that could not be read has ``error`` set and null results (slice and error rows are
+:class:`trainer.prediction_row.PredictionRow`, the row the viewer's table export writes too;
+``warnings`` holds each warning's text). Each row has a ``kind``:
 ``"slice"``, ``"error"``, or ``"series"`` for the row that follows the slice rows of each DICOM
 series (:mod:`trainer.cli.series_rows`)::
 
@@ -91,24 +93,9 @@ def _map_spec(text: str) -> MapSpec:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _error_row(path: str, reason: str) -> dict[str, Any]:
-    return {
-        "kind": "error",
-        "path": path,
-        "slice": None,
-        "predicted_class": None,
-        "probabilities": None,
-        "ood": None,
-        "ood_score": None,
-        "warnings": [],
-        "error": reason,
-        "cam": None,
-    }
-
-
-def _cam_name(row: dict[str, Any], used: set[str]) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(row["path"]).name)
-    base = stem + (f"_slice{row['slice']:03d}" if row["slice"] is not None else "")
+def _cam_name(path: str, index: int | None, used: set[str]) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).name)
+    base = stem + (f"_slice{index:03d}" if index is not None else "")
     name, k = f"{base}.png", 1
     while name in used:
         k += 1
@@ -145,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from trainer.cli.series_rows import SeriesRows
     from trainer.errors import UnreadableInputError
     from trainer.io import iter_groups
-    from trainer.predict import Predictor
+    from trainer.predict import PredictionRow, Predictor
 
     if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8: \udcff, no crash
         sys.stdout.reconfigure(errors="backslashreplace")
@@ -167,10 +154,11 @@ def run(args: argparse.Namespace) -> int:
                 if isinstance(result, UnreadableInputError):
                     errors.append(result)
                     continue
-                row = {"kind": "slice", **result.to_json(), "cam": None}
+                cam = None
                 if cam_dir is not None:
-                    name = _cam_name(row, used)
-                    row["cam"] = str(_write_cam(predictor, slc, args, cam_dir / name))
+                    name = _cam_name(result.path, result.slice, used)
+                    cam = str(_write_cam(predictor, slc, args, cam_dir / name))
+                row = PredictionRow.of(result, cam=cam).to_json()
                 rows.append(row)
                 series.add(row)
     except Stopped as exc:
@@ -180,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         seen = [r["path"] for r in rows] + [str(e.path) for e in errors]
         errors = [*errors, *_missing_and_empty(args.paths, seen)]
     said = [UnreadableInputError(p, "no such file or folder") for p in missing]
-    rows += [_error_row(str(e.path), e.reason) for e in [*errors, *said]]
+    rows += [PredictionRow.failed(str(e.path), e.reason).to_json() for e in [*errors, *said]]
     if lines is not None:
         lines.write(rows)
     _emit(rows, predictor.classes, args)

@@ -17,6 +17,8 @@ from typing import Any
 
 from trainer.config import PRESETS, TrainConfig, apply_overrides, preset_config
 from trainer.names import printable
+from trainer.run_folder import RunFolder
+from trainer.vocab import BATCHNORM_MODES, DEVICES, OPTIMIZERS, SCHEDULES, SPLIT_CHOICES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     data.add_argument(
         "--split",
-        choices=["paper", "fraction"],
+        choices=SPLIT_CHOICES,
         default=None,
         help="paper (default): Training trains, Testing halves are val/test",
     )
@@ -73,7 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     model.add_argument(
         "--batchnorm",
-        choices=["train", "frozen"],
+        choices=BATCHNORM_MODES,
         help="frozen: re-estimate BatchNorm statistics once, then hold them (about 2x faster "
         "on a CPU)",
     )
@@ -93,10 +95,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     opt = p.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=int)
     opt.add_argument("--batch-size", type=int)
-    opt.add_argument("--optimizer", choices=["adamax", "adam", "adamw", "sgd"])
+    opt.add_argument("--optimizer", choices=OPTIMIZERS)
     opt.add_argument("--lr", type=float)
     opt.add_argument("--weight-decay", type=float)
-    opt.add_argument("--schedule", choices=["none", "cosine", "onecycle", "plateau"])
+    opt.add_argument("--schedule", choices=SCHEDULES)
     opt.add_argument("--warmup-epochs", type=int)
     opt.add_argument("--label-smoothing", type=float)
     opt.add_argument(
@@ -115,7 +117,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--cutmix", type=float, help="CutMix: chance a batch is mixed (0 = off)")
 
     run = p.add_argument_group("run")
-    run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    run.add_argument("--device", choices=DEVICES)
     run.add_argument("--no-amp", dest="amp", action="store_false", default=None)
     run.add_argument("--workers", type=int, help="data-loader processes")
     run.add_argument(
@@ -300,7 +302,7 @@ class ConsoleReporter:
                 self._epoch(e)
             elif isinstance(e, ev.FitFailed):
                 self._close_bar()
-                report = Path(e.run_dir) / "error.txt"
+                report = RunFolder(e.run_dir).error_path
                 where = f"\n(traceback in {report})" if report.is_file() else ""
                 advice = _RUN_EXISTS_ADVICE if e.kind == "run_exists" else ""
                 message = printable(e.error) + advice.format(run=printable(e.run_dir))

@@ -10,11 +10,11 @@ measured and stored, so its cost is on record.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from PIL import Image
 from trainer.atomic import atomic_path
 from trainer.data.discovery import DatasetIndex, Sample, discover
 from trainer.errors import DatasetError, UnreadableInputError
+from trainer.parallel import map_in_threads
 from trainer.preprocess import PREPROCESS_VERSION, to_model_square
 
 CACHE_FORMAT = "brainmri-cache"
@@ -91,18 +92,9 @@ def prepare_cache(
     """Build the cache file; returns its summary (also stored in the file)."""
     index = discover(data)
     samples = list(index.samples)
-    done = 0
-
-    def work(s: Sample) -> tuple[np.ndarray | None, str | None, int | None]:
-        nonlocal done
-        r = _square_of(s, img_size)
-        done += 1
-        if progress:
-            progress(done, len(samples))
-        return r
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(work, samples))
+    results = map_in_threads(
+        functools.partial(_square_of, size=img_size), samples, workers, progress
+    )
     kept = [(s, sq, h) for s, (sq, _, h) in zip(samples, results, strict=True) if sq is not None]
     skipped = [(s.rel, err) for s, (sq, err, _) in zip(samples, results, strict=True) if sq is None]
     if not kept:
@@ -121,8 +113,7 @@ def prepare_cache(
     max_bytes = int(max_mib * 2**20)
     quality = _pick_quality(unique_squares, len(unique_squares), max_bytes)
     while True:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            blobs = list(pool.map(_encode, unique_squares, [quality] * len(unique_squares)))
+        blobs = map_in_threads(functools.partial(_encode, quality=quality), unique_squares, workers)
         total = sum(len(b) for b in blobs)
         if total <= max_bytes * 0.98 or quality == QUALITIES[-1]:
             break
@@ -191,10 +182,9 @@ def load_cache(path: str | Path, data_root: str | Path | None = None) -> Cache:
         )
     t = load_file(str(path))
     blobs, offsets = t["blobs"].numpy().tobytes(), t["offsets"].numpy()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        decoded = list(
-            pool.map(lambda i: _decode(blobs[offsets[i] : offsets[i + 1]]), range(len(offsets) - 1))
-        )
+    decoded = map_in_threads(
+        lambda i: _decode(blobs[offsets[i] : offsets[i + 1]]), range(len(offsets) - 1), workers=4
+    )
     unique = torch.from_numpy(np.stack(decoded))
     squares = unique[t["slots"]]
     root = Path(data_root) if data_root else path.parent / meta["source_name"]

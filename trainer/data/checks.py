@@ -30,8 +30,9 @@ from typing import Any
 from trainer.atomic import write_text
 from trainer.data.discovery import TESTING_DIR, TRAINING_DIR, DatasetIndex, Sample, discover
 from trainer.data.duplicates import DEFAULT_MAX_DISTANCE, dedup_subset, near_duplicate_pairs, phash
-from trainer.data.splits import SPLIT_NAMES, Split, make_split
-from trainer.data.validation import FileInfo, inspect_file, map_in_threads
+from trainer.data.splits import SPLIT_NAMES, Split, applicable_method, make_split
+from trainer.data.validation import FileInfo, inspect_file
+from trainer.parallel import map_in_threads
 
 SPLIT_RELATIONS = (
     ("train", "train"),
@@ -200,9 +201,11 @@ def _split_for_check(
     """The requested split; a flat folder asked for the paper split gets a stratified one
     instead, because check-data must work on any folder of class sub-folders."""
     notes: list[str] = []
-    has_testing = index.layout == "train-test" and bool(index.in_folder(TESTING_DIR))
-    if method == "paper" and not split_files and val_fraction is None and not has_testing:
-        method = "fraction"
+    applicable = applicable_method(
+        index, method, split_files=split_files, val_fraction=val_fraction
+    )
+    if applicable != method:
+        method = applicable
         notes.append("no Testing folder: the paper split does not apply, used a stratified split")
     split = make_split(
         index, method, split_files=split_files, val_fraction=val_fraction, seed=seed, limit=limit
@@ -279,7 +282,7 @@ def _image_stats(ok: Sequence[_Scanned], classes: Sequence[str]) -> ImageStats:
 
 def _pair_rows(hashed: Sequence[_Scanned], max_distance: int) -> list[tuple[int, int, PairRow]]:
     """Every near-duplicate pair among ``hashed``: (index, index, row), rows sorted by path."""
-    found = near_duplicate_pairs([x.phash for x in hashed], max_distance=max_distance)
+    found = near_duplicate_pairs(_hashes(hashed), max_distance=max_distance)
     out = []
     for i, j, d in found:
         a, b = sorted((hashed[i], hashed[j]), key=lambda x: x.sample.rel)
@@ -303,9 +306,10 @@ def _groups(
     """Pair counts per relation; ``tag[i]`` is the split (or folder) of hashed item ``i``."""
     counts: dict[frozenset[str], list[int]] = {frozenset(r): [0, 0, 0] for r in relations}
     for i, j, row in pairs:
-        if tag[i] is None or tag[j] is None:
+        a, b = tag[i], tag[j]
+        if a is None or b is None:
             continue
-        c = counts.get(frozenset((tag[i], tag[j])))
+        c = counts.get(frozenset((a, b)))
         if c is not None:
             c[0] += 1
             c[1] += not row.same_label
@@ -338,9 +342,17 @@ def _dedup_test(
     hashed: Sequence[_Scanned], split_tag: Sequence[str | None], max_distance: int
 ) -> list[str]:
     test = [x for x, t in zip(hashed, split_tag, strict=True) if t == "test"]
-    reference = [x.phash for x, t in zip(hashed, split_tag, strict=True) if t in DEDUP_REFERENCE]
-    keep = dedup_subset([x.phash for x in test], reference, max_distance)
+    reference = [x for x, t in zip(hashed, split_tag, strict=True) if t in DEDUP_REFERENCE]
+    keep = dedup_subset(_hashes(test), _hashes(reference), max_distance)
     return sorted(test[k].sample.rel for k in keep)
+
+
+def _hashes(hashed: Sequence[_Scanned]) -> list[int]:
+    """The perceptual hashes of ``hashed``, every one of which was hashed."""
+    out = [x.phash for x in hashed if x.phash is not None]
+    if len(out) != len(hashed):
+        raise ValueError("an image without a perceptual hash among the hashed ones")
+    return out
 
 
 def _duplicates(

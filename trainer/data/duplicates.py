@@ -21,9 +21,7 @@ a Python double loop.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from trainer.errors import UnreadableInputError
+from trainer.parallel import map_in_threads
 
 HASH_SIZE = 8  # 8×8 low-frequency DCT block: 64 bits, as in the README
 DEFAULT_MAX_DISTANCE = 4  # the README's "near duplicate" threshold
@@ -57,8 +56,9 @@ def _as_grey_image(source: HashSource) -> Image.Image:
     if arr.ndim != 2:
         raise ValueError(f"phash needs a 2-D grey image, got shape {arr.shape}")
     if arr.dtype != np.uint8:
-        scaled = np.clip(arr.astype(np.float32, copy=False) * np.float32(255.0), 0.0, 255.0)
-        arr = np.rint(scaled).astype(np.uint8)
+        from trainer.io.scan import quantise  # local, as above
+
+        arr = quantise(arr.astype(np.float32, copy=False))
     return Image.fromarray(arr)  # 2-D uint8 is mode L
 
 
@@ -84,16 +84,9 @@ def phash_many(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[int | None]:
-    """Hash files in a thread pool (Pillow releases the GIL while decoding); ``None`` marks a
-    file that cannot be decoded, so one bad file never stops a scan. Keeps the input order."""
-    workers = workers or min(8, os.cpu_count() or 1)
-    out: list[int | None] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, h in enumerate(pool.map(_phash_or_none, paths, chunksize=16)):
-            out.append(h)
-            if progress is not None:
-                progress(i + 1, len(paths))
-    return out
+    """Hash files in threads (Pillow releases the GIL while decoding); ``None`` marks a file
+    that cannot be decoded, so one bad file never stops a scan. Keeps the input order."""
+    return map_in_threads(_phash_or_none, paths, workers, progress)
 
 
 def hash_array(hashes: Iterable[int] | np.ndarray) -> np.ndarray:
@@ -130,7 +123,7 @@ def near_duplicate_pairs(
     """
     a = hash_array(hashes_a)
     within = hashes_b is None
-    b = a if within else hash_array(hashes_b)
+    b = a if hashes_b is None else hash_array(hashes_b)
     out: list[tuple[int, int, int]] = []
     step = _row_block(len(b))
     for start in range(0, len(a), step):
@@ -195,6 +188,6 @@ def dedup_split_indices(
 
     test_h = hashes(split.test)
     ref_h = [h for h in hashes(tuple(split.train) + tuple(split.val)) if h is not None]
-    usable = [i for i, h in enumerate(test_h) if h is not None]
-    keep = dedup_subset([test_h[i] for i in usable], ref_h, max_distance)
-    return [usable[i] for i in keep]
+    usable = [(i, h) for i, h in enumerate(test_h) if h is not None]
+    keep = dedup_subset([h for _, h in usable], ref_h, max_distance)
+    return [usable[k][0] for k in keep]

@@ -3,7 +3,13 @@
 ``paper`` reproduces the split files shipped with the public data set bit for bit: the
 Testing folder's relative POSIX paths, sorted by code point, permuted with
 ``numpy.random.default_rng(42).permutation``; the first ``n // 2`` are validation, the rest
-test (655 / 656 of 1311). The whole Training folder trains.
+test (655 / 656 of 1311). The whole Training folder trains. It needs a Testing folder
+(:func:`has_testing_folder`); where there is none, checking a data set and the app fall back
+to a stratified split of :data:`DEFAULT_VAL_FRACTION` (:func:`applicable_method`), while
+training refuses.
+
+:class:`SplitSpec` is a split as a person chooses it (the app's data page), in
+:func:`make_split`'s terms.
 """
 
 from __future__ import annotations
@@ -11,14 +17,69 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from trainer.data.discovery import TESTING_DIR, TRAINING_DIR, DatasetIndex, Sample
 from trainer.errors import DatasetError
+from trainer.vocab import SplitMethod
 
 SPLIT_NAMES = ("train", "val", "test")
 PAPER_SEED = 42
+#: The validation fraction of a stratified split when none is given (and the test fraction
+#: too, where there is no Testing folder).
+DEFAULT_VAL_FRACTION = 0.15
+
+
+def has_testing_folder(index: DatasetIndex) -> bool:
+    """Whether ``index`` has a Testing folder with images in it: the paper split needs one."""
+    return index.layout == "train-test" and bool(index.in_folder(TESTING_DIR))
+
+
+def applicable_method(
+    index: DatasetIndex,
+    method: str,
+    *,
+    split_files: Mapping[str, str | Path] | None = None,
+    val_fraction: float | None = None,
+) -> str:
+    """``method``, unless it is the paper split (no files, no fraction given) of a folder
+    without a Testing folder: then "fraction", a stratified split of
+    :data:`DEFAULT_VAL_FRACTION`. Checking a data set must work on any folder of class
+    sub-folders, so it uses this; training asks :func:`make_split` directly, which refuses."""
+    if method == "paper" and not split_files and val_fraction is None:
+        return method if has_testing_folder(index) else "fraction"
+    return method
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """A split as a person chooses it (the app's data page), in :func:`make_split`'s terms:
+    ``method`` is one of :data:`trainer.vocab.SPLIT_METHODS`; ``val_fraction`` None means
+    :data:`DEFAULT_VAL_FRACTION`; ``split_files`` maps "train"/"val"/"test" to list files."""
+
+    method: SplitMethod = "paper"
+    val_fraction: float | None = None
+    split_files: Mapping[str, str] = field(default_factory=dict)
+
+    def config_values(self) -> dict[str, Any]:
+        """The :class:`~trainer.config.TrainConfig` fields this split sets."""
+        if self.method == "files":
+            return {"split": "files", "split_files": dict(self.split_files), "val_fraction": None}
+        if self.method == "fraction":
+            fraction = self.val_fraction or DEFAULT_VAL_FRACTION
+            return {"split": "fraction", "split_files": {}, "val_fraction": fraction}
+        return {"split": "paper", "split_files": {}, "val_fraction": None}
+
+    def applied_to(self, index: DatasetIndex) -> SplitSpec:
+        """The split that applies to ``index`` (:func:`applicable_method`): this one, or a
+        stratified one of the default fraction where the paper's needs a missing Testing
+        folder."""
+        method = applicable_method(
+            index, self.method, split_files=self.split_files, val_fraction=self.val_fraction
+        )
+        return self if method == self.method else SplitSpec("fraction")
 
 
 @dataclass(frozen=True)
@@ -56,7 +117,7 @@ def paper_halves(rel_paths: Sequence[str], seed: int = PAPER_SEED) -> tuple[list
 
 
 def paper_split(index: DatasetIndex) -> Split:
-    if index.layout != "train-test" or not index.in_folder(TESTING_DIR):
+    if not has_testing_folder(index):
         raise DatasetError(
             f"{index.root}: the paper split needs {TRAINING_DIR}/ and {TESTING_DIR}/ folders; "
             "use --val-fraction (stratified) or --split-file for other layouts"
@@ -82,7 +143,7 @@ def fraction_split(
     test_fraction = (
         test_fraction
         if test_fraction is not None
-        else (0.0 if _has_testing(index) else val_fraction)
+        else (0.0 if has_testing_folder(index) else val_fraction)
     )
     if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise DatasetError(
@@ -100,17 +161,19 @@ def fraction_split(
         val += picked[:n_val]
         test += picked[n_val : n_val + n_test]
         train += picked[n_val + n_test :]
-    if _has_testing(index) and test_fraction == 0:
+    if has_testing_folder(index) and test_fraction == 0:
         test = index.in_folder(TESTING_DIR)
     return Split(
-        *(tuple(sorted(p, key=lambda s: s.rel)) for p in (train, val, test)),
+        _by_path(train),
+        _by_path(val),
+        _by_path(test),
         method="fraction",
         details={"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed},
     )
 
 
-def _has_testing(index: DatasetIndex) -> bool:
-    return index.layout == "train-test" and bool(index.in_folder(TESTING_DIR))
+def _by_path(samples: Sequence[Sample]) -> tuple[Sample, ...]:
+    return tuple(sorted(samples, key=lambda s: s.rel))
 
 
 def read_list_file(path: str | Path) -> list[str]:
@@ -145,7 +208,9 @@ def file_split(index: DatasetIndex, files: Mapping[str, str | Path]) -> Split:
     if overlap:
         raise DatasetError(f"split files overlap: {overlap[:5]}")
     return Split(
-        *(tuple(parts.get(n, [])) for n in SPLIT_NAMES),
+        tuple(parts.get("train", [])),
+        tuple(parts.get("val", [])),
+        tuple(parts.get("test", [])),
         method="files",
         details={n: Path(p).as_posix() for n, p in files.items()},
     )
@@ -197,7 +262,7 @@ def make_split(
     if split_files:
         split = file_split(index, split_files)
     elif val_fraction is not None or method == "fraction":
-        split = fraction_split(index, val_fraction or 0.15, test_fraction, seed)
+        split = fraction_split(index, val_fraction or DEFAULT_VAL_FRACTION, test_fraction, seed)
     elif method == "paper":
         split = paper_split(index)
     else:

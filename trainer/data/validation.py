@@ -8,20 +8,15 @@ Decoding releases the GIL in Pillow, so a thread pool uses every core.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from PIL import Image
 
 from trainer.data.discovery import Sample
 from trainer.errors import UnreadableInputError
-
-T = TypeVar("T")
-R = TypeVar("R")
+from trainer.parallel import map_in_threads
 
 
 @dataclass(frozen=True)
@@ -76,24 +71,6 @@ def inspect_file(sample: Sample) -> FileInfo:
     except UnreadableInputError as exc:
         return FileInfo(sample.rel, False, exc.reason, width, height, mode, digest, nbytes)
     return FileInfo(sample.rel, True, None, width, height, mode, digest, nbytes)
-
-
-def map_in_threads(
-    func: Callable[[T], R],
-    items: Sequence[T],
-    workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[R]:
-    """``func`` over ``items`` in a thread pool (Pillow and numpy release the GIL while they
-    decode and hash); results keep the input order; ``progress(done, total)`` as they come."""
-    workers = workers or min(8, os.cpu_count() or 1)
-    out: list[R] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, result in enumerate(pool.map(func, items, chunksize=16)):
-            out.append(result)
-            if progress is not None:
-                progress(i + 1, len(items))
-    return out
 
 
 def inspect_files(

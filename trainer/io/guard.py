@@ -14,7 +14,7 @@ of a foreign exception never reaches a message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -42,12 +42,6 @@ def guarded(path: str | Path, reason: str = "could not be read") -> Iterator[Non
         raise
     except BaseException as exc:  # the point of this module, see its docstring
         raise UnreadableInputError(path, f"{reason} ({type(exc).__name__})") from exc
-
-
-def call_guarded(path: str | Path, func: Callable[[], T], reason: str = "could not be read") -> T:
-    """``func()`` under :func:`guarded`."""
-    with guarded(path, reason):
-        return func()
 
 
 def iterate_guarded(

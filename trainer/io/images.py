@@ -54,7 +54,7 @@ def iter_pages(path: Path, pages: PageCount | None = None) -> Iterator[ScanSlice
     """The pages of an image file as ScanSlices, decoded one at a time when asked for; the
     file stays open in between. Page count and pixel limits are checked from the header."""
     with _opened(path) as im, _pillow_errors(path):
-        count = im.n_frames if im.format == "TIFF" else 1
+        count = int(getattr(im, "n_frames", 1)) if im.format == "TIFF" else 1
         if pages is not None:
             pages.count = count
         check_pixel_limit(path, im.width, im.height, count)

@@ -182,9 +182,12 @@ _BLOCK_PIXELS = 1 << 22  # rows rendered at a time by render_u8: about 16 MB of 
 
 
 def quantise(grey01: np.ndarray) -> np.ndarray:
-    """A [0, 1] picture as the model's uint8: ``rint(x · 255)``, clipped, NaN as 0. The one
-    definition; ``trainer.preprocess.to_model_square`` uses it."""
-    return np.clip(np.rint(np.nan_to_num(grey01, nan=0.0) * 255.0), 0, 255).astype(np.uint8)
+    """A [0, 1] picture (or RGB(A) image) as uint8: ``rint(x · 255)``, clipped, NaN as 0.
+    The one definition: the model's input (``trainer.preprocess.to_model_square``), the
+    overlays, the perceptual hash and the app's pictures all use it, so a picture shown is
+    the picture the model saw."""
+    finite = np.nan_to_num(grey01, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(np.rint(finite * 255.0), 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
