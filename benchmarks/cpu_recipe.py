@@ -2,7 +2,7 @@
 
     python benchmarks/cpu_recipe.py --data DATA [--batch 32] [--steps 3]
 
-Times the engine's own training step (trainer.step.TrainStep, through trainer.probe) of
+Times the engine's own training step (trainer.train.step.TrainStep, through trainer.train.probe) of
 EfficientNet-Lite2 on a batch of real training images, for the full network and for each
 change the ``lite2-cpu`` preset makes, one at a time and together, and prints images/s and the
 minutes an epoch of the paper split's 5,712 training images would take. Run it on an idle
@@ -20,7 +20,7 @@ from trainer.config import preset_config
 from trainer.data.discovery import discover
 from trainer.io import read_grey
 from trainer.preprocess import to_model_square
-from trainer.probe import time_training_steps
+from trainer.train.probe import time_training_steps
 
 TRAIN_IMAGES = 5712
 

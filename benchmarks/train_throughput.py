@@ -23,8 +23,8 @@ from trainer.data.discovery import discover
 from trainer.data.sources import FileSource, TensorSource
 from trainer.data.splits import make_split
 from trainer.model import build_model
-from trainer.run_data import backbone_normalization
-from trainer.step import TrainStep, configure_for_training, prepare_train_mode
+from trainer.train.run_data import backbone_normalization
+from trainer.train.step import TrainStep, configure_for_training, prepare_train_mode
 
 
 def time_data(source, batches) -> float:
@@ -36,7 +36,7 @@ def time_data(source, batches) -> float:
 
 
 def time_training(source, batches, backbone: str, device: torch.device) -> float:
-    """The engine's own training step (trainer.step.TrainStep) with the paper's recipe."""
+    """The engine's own training step (trainer.train.step.TrainStep) with the paper's recipe."""
     cfg = preset_config("paper", backbone=backbone, pretrained="none", device=device.type)
     model = build_model(backbone, 4)
     configure_for_training(model, cfg, device)

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from trainer.augment import AugmentConfig, augment_batch, sample_params
+from trainer.train.augment import AugmentConfig, augment_batch, sample_params
 
 
 def test_parameters_stay_within_bounds():

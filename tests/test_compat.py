@@ -3,7 +3,7 @@
 ``tests/data/compat/run-20261203/`` is a real, finished run (``brainmri train`` on the mini
 data set, copied to ``/tmp/brainmri-compat/mini`` first: backbone ``test_efficientnet``,
 pretrained none, 32 px, batch 8, 2 epochs, workers 0), checked in as the trainer wrote it on
-2026-12-03, before the run folder's files had one owner (trainer.run_folder.RunFolder). Left
+2026-12-03, before the run folder's files had one owner (trainer.train.run_folder.RunFolder). Left
 out to keep it small: ``state.pt`` (2 MB of optimizer moments) and
 ``best_weights.safetensors`` (a finished run's best weights are in its model file). So the
 folder is finished and not resumable.
@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from trainer.api import Predictor, RunFolder, read_grey, read_metadata
-from trainer.evaluation import evaluate_model, evaluate_run
+from trainer.evaluation import evaluate_model
+from trainer.train.run_evaluation import evaluate_run
 
 COMPAT = Path(__file__).resolve().parent / "data" / "compat" / "run-20261203"
 MINI = Path(__file__).resolve().parent / "data" / "mini"

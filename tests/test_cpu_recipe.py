@@ -16,13 +16,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from trainer.bn import early_stages, recalibrate_batchnorm
 from trainer.config import preset_config
-from trainer.engine import fit
-from trainer.events import BatchEnded, CancelToken, FitFinished, LogMessage
 from trainer.modelfile import load_model_file, read_metadata
-from trainer.run_folder import STATE_FILE
-from trainer.step import lr_factor
+from trainer.train.bn import early_stages, recalibrate_batchnorm
+from trainer.train.engine import fit
+from trainer.train.events import BatchEnded, CancelToken, FitFinished, LogMessage
+from trainer.train.run_folder import STATE_FILE
+from trainer.train.step import lr_factor
 
 
 def recipe(data: Path, **overrides):
@@ -160,8 +160,8 @@ def test_a_run_that_dies_in_its_first_epoch_can_resume(
     """A crash (here: an error in the second batch; a kill -9 leaves the same folder) in the
     first epoch loses at most the last few minutes: state.pt is written before the first batch
     and then every ``checkpoint_minutes``; leftovers of the dead run are cleaned up."""
-    from trainer.engine import TrainingRun
-    from trainer.events import FitFailed
+    from trainer.train.engine import TrainingRun
+    from trainer.train.events import FitFailed
 
     real_step = TrainingRun._train_step
 

@@ -149,7 +149,7 @@ def test_sigterm_during_predict_writes_the_csv_so_far(
 def test_sigterm_in_training_saves_state_like_ctrl_c() -> None:
     """The training command's handler: SIGTERM asks the loop to stop and save (rc 3 path)."""
     from trainer.cli.train import _install_sigint
-    from trainer.events import CancelToken
+    from trainer.train.events import CancelToken
 
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     cancel = CancelToken()

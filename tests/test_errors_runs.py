@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from trainer.errors import RunFolderError
-from trainer.run_folder import check_state, read_run_config, read_state
+from trainer.train.run_folder import check_state, read_run_config, read_state
 
 BAD_EPOCHS = ['"many"', "1e999", "[3]", "-2", "true"]
 
@@ -140,9 +140,9 @@ def test_one_training_per_run_folder(mini_data: Path, tmp_path: Path) -> None:
     one, a stale lock, a state at epoch -2: each refused or handled, nothing mixed."""
     from test_train_e2e import tiny_config
 
-    from trainer.engine import fit
-    from trainer.events import BatchEnded, CancelToken, FitFailed, FitFinished
-    from trainer.run_lock import LOCK_FILE
+    from trainer.train.engine import fit
+    from trainer.train.events import BatchEnded, CancelToken, FitFailed, FitFinished
+    from trainer.train.run_lock import LOCK_FILE
 
     run = tmp_path / "run"
     cancel = CancelToken()
@@ -245,9 +245,9 @@ def test_a_new_run_onto_an_old_one_says_how_to_resume_or_overwrite_on_the_comman
     from test_train_e2e import TINY_ARGS
 
     from trainer.cli.main import main as cli
-    from trainer.engine import failure_kind, fit
     from trainer.errors import RunExistsError
-    from trainer.events import FitFailed
+    from trainer.train.engine import failure_kind, fit
+    from trainer.train.events import FitFailed
 
     run = tmp_path / "run"
     run.mkdir()

@@ -94,7 +94,7 @@ def test_missing_x_libraries_are_named_with_the_package_to_install(tmp_path: Pat
 def test_starting_weights_are_checked_in_plain_words(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from trainer import pretrained
+    from trainer.train import pretrained
 
     assert pretrained.weights_available("efficientnet_b3", "none") is None
     assert pretrained.weights_available("tf_efficientnet_lite2", "imagenet") is None  # offline

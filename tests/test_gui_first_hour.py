@@ -179,7 +179,7 @@ def test_recipe_defaults_to_one_that_works_here_and_speaks_plainly(
     qtbot: Any, window: QtMainWindow, mini_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from desktop_app.training import recipe_page
-    from trainer import pretrained
+    from trainer.train import pretrained
 
     tab = window.training
     page = tab.recipe_page

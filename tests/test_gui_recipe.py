@@ -16,8 +16,8 @@ from tests.test_gui_training import (  # noqa: F401 (fixtures)
     record_events,
     user_home,
 )
-from trainer.events import FitFinished, LogMessage, RunStarted
-from trainer.recipes import DEFAULT_MODEL_RECIPE
+from trainer.train.events import FitFinished, LogMessage, RunStarted
+from trainer.train.recipes import DEFAULT_MODEL_RECIPE
 
 pytestmark = pytest.mark.gui
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.test_probe import TINY  # one tiny recipe for the probe's and the wizard's tests
-from trainer.events import (
+from trainer.train.events import (
     BatchEnded,
     BatchSizeChanged,
     CancelToken,
@@ -195,7 +195,7 @@ def record_events(tab: Any) -> list[object]:
 def fake_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip the speed measurement where a test is about something else."""
     from desktop_app.training import controller
-    from trainer.probe import ProbeProgress, ProbeResult
+    from trainer.train.probe import ProbeProgress, ProbeResult
 
     def probe_speed(cfg: Any) -> Iterator[ProbeProgress]:
         yield ProbeProgress("fake")
@@ -414,7 +414,7 @@ def test_stop_mid_run_then_resume_reaches_the_same_end(
 ) -> None:
     from desktop_app.training import controller
     from trainer.config import TrainConfig
-    from trainer.engine import fit
+    from trainer.train.engine import fit
 
     monkeypatch.setattr(controller, "_fit", _gated(fit))
     fake_probe(monkeypatch)
@@ -550,7 +550,7 @@ def test_out_of_memory_lowers_the_batch_and_the_run_goes_on(
     """The real engine, with a GPU that cannot take 8 images (simulated on the CPU)."""
     import torch
 
-    from trainer.engine import TrainingRun
+    from trainer.train.engine import TrainingRun
 
     real_step = TrainingRun._train_step
 

@@ -13,7 +13,7 @@ from trainer.errors import ModelFileError
 from trainer.model import HeadConfig, build_model, parameter_table, pooled_width
 from trainer.modelfile import base_metadata, load_model_file, read_metadata, save_model_file
 from trainer.ood import fit_ood
-from trainer.regularization import RegularizationConfig, regularization_loss
+from trainer.train.regularization import RegularizationConfig, regularization_loss
 
 TINY = "test_efficientnet"
 
@@ -111,8 +111,8 @@ def test_the_head_is_sized_from_the_pooled_width_not_num_features(mini_data: Pat
     (issue 23); a 1-epoch training on it must run and write a model that loads."""
     from test_train_e2e import tiny_config
 
-    from trainer.engine import fit
-    from trainer.events import FitFinished
+    from trainer.train.engine import fit
+    from trainer.train.events import FitFinished
 
     name = "mobilenetv3_small_050"
     m = build_model(name, 4).eval()

@@ -33,8 +33,8 @@ def test_probe_measures_seconds_per_batch_and_survives_out_of_memory(
 ) -> None:
     import torch
 
-    from trainer import probe
     from trainer.config import apply_overrides, preset_config
+    from trainer.train import probe
 
     cfg = apply_overrides(preset_config("quick"), {**TINY, "data": str(mini_data)})
     cfg.limit_per_class = None
@@ -62,8 +62,8 @@ def test_probe_measures_seconds_per_batch_and_survives_out_of_memory(
 def test_probe_times_the_recipe_it_is_given(mini_data: Path) -> None:
     """A recipe that decodes into memory and re-estimates BatchNorm pays both once, at the
     start, and no decoding per batch; its frozen stages make the step cheaper."""
-    from trainer import probe
     from trainer.config import apply_overrides, preset_config
+    from trainer.train import probe
 
     cfg = apply_overrides(preset_config("lite2-cpu"), {**TINY, "data": str(mini_data)})
     cfg.limit_per_class = None

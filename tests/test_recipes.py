@@ -6,7 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
-from trainer.recipes import DEFAULT_MODEL_RECIPE, RECIPES
+from trainer.train.recipes import DEFAULT_MODEL_RECIPE, RECIPES
 
 CARD = Path(__file__).resolve().parents[1] / "assets" / "models" / "README.md"
 

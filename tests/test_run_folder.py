@@ -1,4 +1,4 @@
-"""trainer.run_folder.RunFolder: its readers, its predictions table, its checkpoints."""
+"""trainer.train.run_folder.RunFolder: its readers, its predictions table, its checkpoints."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from trainer.errors import RunFolderError
-from trainer.run_folder import (
+from trainer.prediction_row import RunPrediction
+from trainer.train.run_folder import (
     CHECKPOINT_FILES,
     RUN_OUTPUTS,
     Checkpoint,
     RunFolder,
-    RunPrediction,
     prediction_table,
     read_prediction_table,
 )

@@ -11,9 +11,9 @@ import torch
 from tests.test_train_e2e import tiny_config
 from trainer.data.discovery import discover
 from trainer.data.sources import DecodePool, FileSource, decode_into_memory, sequential_batches
-from trainer.engine import fit
-from trainer.epoch_sums import EpochSums, Totals
-from trainer.events import EpochEnded, FitFinished
+from trainer.train.engine import fit
+from trainer.train.epoch_sums import EpochSums, Totals
+from trainer.train.events import EpochEnded, FitFinished
 
 
 def _children() -> set[int]:

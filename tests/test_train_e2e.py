@@ -15,8 +15,9 @@ from safetensors.torch import load_file
 
 from trainer.cli.main import main as cli
 from trainer.config import preset_config
-from trainer.engine import fit
-from trainer.events import (
+from trainer.modelfile import load_model_file, read_metadata
+from trainer.train.engine import fit
+from trainer.train.events import (
     BatchEnded,
     BatchSizeChanged,
     CancelToken,
@@ -25,7 +26,6 @@ from trainer.events import (
     LogMessage,
     RunStarted,
 )
-from trainer.modelfile import load_model_file, read_metadata
 
 RUN_OUTPUTS = (
     "model.safetensors",
@@ -351,7 +351,7 @@ def test_issue_done_command_on_the_shared_data(shared_data: Path, tmp_path: Path
 
 
 def test_out_of_memory_halves_the_batch_and_goes_on(mini_data: Path, tmp_path: Path, monkeypatch):
-    from trainer.engine import TrainingRun
+    from trainer.train.engine import TrainingRun
 
     real_step = TrainingRun._train_step
     calls = {"n": 0}
@@ -372,7 +372,7 @@ def test_out_of_memory_halves_the_batch_and_goes_on(mini_data: Path, tmp_path: P
 
 
 def test_ood_statistics_from_a_random_subset_of_training(mini_data, tmp_path, monkeypatch):
-    import trainer.finalize as finalize
+    import trainer.train.finalize as finalize
 
     monkeypatch.setattr(finalize, "OOD_TRAIN_LIMIT", 10)
     seen = {}

@@ -16,7 +16,7 @@ import pytest
 from trainer import vocab
 from trainer.cam.spec import GRADIENT_METHODS, MAP_METHOD_LABELS, MAP_METHODS
 from trainer.device import device_choices
-from trainer.run_folder import _CHOICES, _DEVICE
+from trainer.train.run_folder import _CHOICES, _DEVICE
 
 
 def _choices(command: str) -> dict[str, Any]:
@@ -110,7 +110,7 @@ import json, sys
 from trainer import vocab
 vocab.OPTIMIZERS = (*vocab.OPTIMIZERS, "lion")
 from trainer.cli.main import build_parser
-from trainer.run_folder import validate_run_config
+from trainer.train.run_folder import validate_run_config
 from PySide6.QtWidgets import QApplication
 from desktop_app.training.recipe_page import QtRecipePage
 

@@ -48,7 +48,6 @@ if TYPE_CHECKING:  # the real imports, for type checkers and readers; at run tim
         has_gpu,
         may_have_gpu,
     )
-    from trainer.engine import failure_kind, fit
     from trainer.errors import (
         BrainMRIError,
         ModelFileError,
@@ -57,21 +56,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and readers; at run tim
         UnreadableInputError,
         os_error_text,
     )
-    from trainer.evaluation import EvalProgress, EvalResult, evaluate_run_steps
-    from trainer.events import (
-        BatchEnded,
-        BatchSizeChanged,
-        CancelToken,
-        EpochEnded,
-        EpochStarted,
-        Event,
-        FileSkipped,
-        FitFailed,
-        FitFinished,
-        LogMessage,
-        PhaseChanged,
-        RunStarted,
-    )
+    from trainer.evaluation import EvalProgress, EvalResult
     from trainer.io import (
         Scan,
         ScanSlice,
@@ -99,22 +84,10 @@ if TYPE_CHECKING:  # the real imports, for type checkers and readers; at run tim
         write_summary_pdf,
     )
     from trainer.predict import Predictor
-    from trainer.prediction_row import Prediction, PredictionRow, PredictionWarning
+    from trainer.prediction_row import Prediction, PredictionRow, PredictionWarning, RunPrediction
     from trainer.prediction_table import prediction_csv
     from trainer.preprocess import to_model_square
-    from trainer.pretrained import weights_available, weights_cached
-    from trainer.probe import ProbeProgress, ProbeResult, probe_key, probe_speed
-    from trainer.recipes import DEFAULT_MODEL_RECIPE, RECIPES, Recipe
     from trainer.report import write_pdf_report
-    from trainer.run_data import split_for
-    from trainer.run_folder import (
-        CHECKPOINT_FILES,
-        MODEL_FILE,
-        STATE_FILE,
-        RunFolder,
-        RunPrediction,
-        read_run_config,
-    )
     from trainer.series_call import (
         CLASS,
         NOT_MRI,
@@ -125,6 +98,33 @@ if TYPE_CHECKING:  # the real imports, for type checkers and readers; at run tim
         slice_call,
     )
     from trainer.strip_colours import SeriesStrip, cell_colour
+    from trainer.train.engine import failure_kind, fit
+    from trainer.train.events import (
+        BatchEnded,
+        BatchSizeChanged,
+        CancelToken,
+        EpochEnded,
+        EpochStarted,
+        Event,
+        FileSkipped,
+        FitFailed,
+        FitFinished,
+        LogMessage,
+        PhaseChanged,
+        RunStarted,
+    )
+    from trainer.train.pretrained import weights_available, weights_cached
+    from trainer.train.probe import ProbeProgress, ProbeResult, probe_key, probe_speed
+    from trainer.train.recipes import DEFAULT_MODEL_RECIPE, RECIPES, Recipe
+    from trainer.train.run_data import split_for
+    from trainer.train.run_evaluation import evaluate_run_steps
+    from trainer.train.run_folder import (
+        CHECKPOINT_FILES,
+        MODEL_FILE,
+        STATE_FILE,
+        RunFolder,
+        read_run_config,
+    )
     from trainer.vocab import DEVICES, OPTIMIZERS, SCHEDULE_LABELS, SCHEDULES, SPLIT_METHODS
 
 # module -> the public names it defines; a name's module is imported when the name is first used
@@ -165,8 +165,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "has_gpu",
         "may_have_gpu",
     ),
-    "trainer.engine": ("failure_kind", "fit"),
-    "trainer.evaluation": ("EvalProgress", "EvalResult", "evaluate_run_steps"),
+    "trainer.evaluation": ("EvalProgress", "EvalResult"),
     "trainer.errors": (
         "BrainMRIError",
         "ModelFileError",
@@ -174,20 +173,6 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "RunLockedError",
         "UnreadableInputError",
         "os_error_text",
-    ),
-    "trainer.events": (
-        "BatchEnded",
-        "BatchSizeChanged",
-        "CancelToken",
-        "EpochEnded",
-        "EpochStarted",
-        "Event",
-        "FileSkipped",
-        "FitFailed",
-        "FitFinished",
-        "LogMessage",
-        "PhaseChanged",
-        "RunStarted",
     ),
     "trainer.io": (
         "Scan",
@@ -216,22 +201,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "trainer.model_facts": ("ModelMeta",),
     "trainer.predict": ("Predictor",),
-    "trainer.prediction_row": ("Prediction", "PredictionRow", "PredictionWarning"),
+    "trainer.prediction_row": ("Prediction", "PredictionRow", "PredictionWarning", "RunPrediction"),
     "trainer.prediction_table": ("prediction_csv",),
     "trainer.preprocess": ("to_model_square",),
-    "trainer.pretrained": ("weights_available", "weights_cached"),
-    "trainer.probe": ("ProbeProgress", "ProbeResult", "probe_key", "probe_speed"),
-    "trainer.recipes": ("DEFAULT_MODEL_RECIPE", "RECIPES", "Recipe"),
     "trainer.report": ("write_pdf_report",),
-    "trainer.run_data": ("split_for",),
-    "trainer.run_folder": (
-        "CHECKPOINT_FILES",
-        "MODEL_FILE",
-        "STATE_FILE",
-        "RunFolder",
-        "RunPrediction",
-        "read_run_config",
-    ),
     "trainer.series_call": (
         "CLASS",
         "NOT_MRI",
@@ -242,6 +215,33 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "slice_call",
     ),
     "trainer.strip_colours": ("SeriesStrip", "cell_colour"),
+    "trainer.train.engine": ("failure_kind", "fit"),
+    "trainer.train.events": (
+        "BatchEnded",
+        "BatchSizeChanged",
+        "CancelToken",
+        "EpochEnded",
+        "EpochStarted",
+        "Event",
+        "FileSkipped",
+        "FitFailed",
+        "FitFinished",
+        "LogMessage",
+        "PhaseChanged",
+        "RunStarted",
+    ),
+    "trainer.train.pretrained": ("weights_available", "weights_cached"),
+    "trainer.train.probe": ("ProbeProgress", "ProbeResult", "probe_key", "probe_speed"),
+    "trainer.train.recipes": ("DEFAULT_MODEL_RECIPE", "RECIPES", "Recipe"),
+    "trainer.train.run_data": ("split_for",),
+    "trainer.train.run_evaluation": ("evaluate_run_steps",),
+    "trainer.train.run_folder": (
+        "CHECKPOINT_FILES",
+        "MODEL_FILE",
+        "STATE_FILE",
+        "RunFolder",
+        "read_run_config",
+    ),
     "trainer.vocab": ("DEVICES", "OPTIMIZERS", "SCHEDULES", "SCHEDULE_LABELS", "SPLIT_METHODS"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}

@@ -30,7 +30,7 @@ class HeadConfig:
 @dataclass(frozen=True)
 class AugmentConfig:
     """The paper's geometric augmentation, plus optional ones (off by default) that take
-    away what a model could recognise a slice by other than its lesion (trainer.augment)."""
+    away what a model could recognise a slice by other than its lesion (trainer.train.augment)."""
 
     rotation_deg: float = 5.0
     shift_fraction: float = 0.05
@@ -91,7 +91,7 @@ class TrainConfig:
     backbone: str = "efficientnet_b3"
     pretrained: str = "imagenet"  # "imagenet" | "none" | a file path
     freeze_backbone: bool = False
-    freeze_stages: int = 0  # stem + this many leading stages get no gradient (trainer.bn)
+    freeze_stages: int = 0  # stem + this many leading stages get no gradient (trainer.train.bn)
     batchnorm: BatchNormMode = "train"  # "frozen": statistics re-estimated once, then held
     bn_recalibration_images: int = 0  # augmented training images for that re-estimate
     img_size: int = 224

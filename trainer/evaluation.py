@@ -1,12 +1,13 @@
 """One evaluation pipeline: a model on a split, row by row, then metrics, OOD and de-dup.
 
-The end of a training run (:mod:`trainer.finalize`), ``brainmri evaluate``
+The end of a training run (:mod:`trainer.train.finalize`), ``brainmri evaluate``
 (:func:`evaluate_model`) and the app's gallery of misclassified test images
-(:func:`evaluate_run_steps`) all go through :func:`evaluate`, so what they report is
-computed one way: the model's forward pass over the split in order (:mod:`trainer.inference`),
-every row kept and a file that could not be read marked, not dropped; the metrics of the rows
-read (:func:`trainer.metrics.evaluate_logits`) at a temperature given or fitted on these rows;
-the count the OOD check flags; the metrics of the de-duplicated test list.
+(:func:`trainer.train.run_evaluation.evaluate_run_steps`) all go through :func:`evaluate`, so
+what they report is computed one way: the model's forward pass over the split in order
+(:mod:`trainer.inference`), every row kept and a file that could not be read marked, not
+dropped; the metrics of the rows read (:func:`trainer.metrics.evaluate_logits`) at a
+temperature given or fitted on these rows; the count the OOD check flags; the metrics of the
+de-duplicated test list.
 
 :func:`evaluate_steps` is the same as a generator that reports progress between groups of
 batches (a face that shows a progress bar, or may give up half-way), returning the result.
@@ -26,11 +27,10 @@ from trainer.data.discovery import DatasetIndex, Sample
 from trainer.data.sources import BatchSource, FileSource, TensorSource, sequential_batches
 from trainer.data.splits import Split, make_split
 from trainer.device import resolve_device
-from trainer.errors import RunFolderError
 from trainer.inference import Inference, predict_source
 from trainer.metrics import evaluate_logits, softmax
 from trainer.modelfile import LoadedModel, load_model_file
-from trainer.run_folder import FAILED, RunFolder, RunPrediction
+from trainer.prediction_row import FAILED, RunPrediction
 
 if TYPE_CHECKING:
     import torch
@@ -42,10 +42,11 @@ __all__ = [
     "DedupRows",
     "EvalProgress",
     "EvalResult",
+    "calibrated_by",
+    "check_classes",
+    "drained",
     "evaluate",
     "evaluate_model",
-    "evaluate_run",
-    "evaluate_run_steps",
     "evaluate_steps",
 ]
 
@@ -94,7 +95,7 @@ class EvalResult:
 
     def prediction_rows(self) -> list[RunPrediction]:
         """One row per sample, as the run's predictions file holds them
-        (:meth:`trainer.run_folder.RunFolder.write_predictions`)."""
+        (:meth:`trainer.train.run_folder.RunFolder.write_predictions`)."""
         classes = self.classes
         reasons = dict(self.inference.failures)
         rows = []
@@ -110,7 +111,7 @@ class EvalResult:
         return rows
 
 
-def _drained(steps: Callable[_P, Generator[Any, None, _R]]) -> Callable[_P, _R]:
+def drained(steps: Callable[_P, Generator[Any, None, _R]]) -> Callable[_P, _R]:
     """The function that runs the generator ``steps`` to its end and returns its value."""
 
     @functools.wraps(steps)
@@ -188,7 +189,7 @@ def evaluate_steps(
     )
 
 
-evaluate = _drained(evaluate_steps)
+evaluate = drained(evaluate_steps)
 evaluate.__doc__ = "Evaluate a model on a split: :func:`evaluate_steps` run to its end."
 
 
@@ -208,7 +209,8 @@ def _joined(parts: list[Inference]) -> Inference:
 # --------------------------------------------------------------------------- model files
 
 
-def _check_classes(index: DatasetIndex, loaded: LoadedModel) -> None:
+def check_classes(index: DatasetIndex, loaded: LoadedModel) -> None:
+    """ValueError when the data set's classes are not the model's, in the model's order."""
     if tuple(index.classes) != tuple(loaded.classes):
         raise ValueError(
             f"the model's classes {loaded.classes} differ from the data's {list(index.classes)}"
@@ -271,7 +273,7 @@ def evaluate_model(
         if data is None:
             raise ValueError("give a data folder or a cache")
         index = discover(data)
-    _check_classes(index, loaded)
+    check_classes(index, loaded)
     sp = make_split(
         index,
         split_method,
@@ -301,7 +303,7 @@ def evaluate_model(
             source,
             loaded.classes,
             device=dev,
-            **_calibrated_by(loaded),
+            **calibrated_by(loaded),
             split=split,
             batch_size=batch_size,
             dedup=_dedup_rows(sp, cache_meta) if dedup and split == "test" else None,
@@ -322,52 +324,7 @@ def evaluate_model(
     return out
 
 
-def evaluate_run_steps(
-    run_dir: str | Path | RunFolder,
-    split: str = "test",
-    *,
-    data: str | Path | None = None,
-    device: str = "cpu",
-    batch_size: int = 32,
-    workers: int = 0,
-    report_every: int = 0,
-) -> Generator[EvalProgress, None, EvalResult]:
-    """A finished run's model file on its own split of its data folder (or of ``data``, the
-    same data set somewhere else), as :func:`evaluate_steps`. For runs whose folder has no
-    predictions file (made before the trainer wrote one); the rows are
-    :meth:`EvalResult.prediction_rows`. :class:`RunFolderError` when the recipe fails its
-    checks or the run was trained from a cache without a data folder."""
-    from trainer.data.discovery import discover
-    from trainer.run_data import split_for
-
-    folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
-    cfg = folder.config()  # checked: a run folder is untrusted input
-    root = data or cfg.data
-    if not root:
-        raise RunFolderError(f"{folder.path}: trained from a cache, without a data folder")
-    dev = resolve_device(device)
-    loaded = load_model_file(folder.model_path, dev)
-    index = discover(root)
-    _check_classes(index, loaded)
-    source = FileSource(split_for(cfg, index).part(split), loaded.input_size, workers)
-    try:
-        return (
-            yield from evaluate_steps(
-                loaded.model,
-                source,
-                loaded.classes,
-                device=dev,
-                **_calibrated_by(loaded),
-                split=split,
-                batch_size=batch_size,
-                report_every=report_every,
-            )
-        )
-    finally:
-        source.close()
-
-
-def _calibrated_by(loaded: LoadedModel) -> dict[str, Any]:
+def calibrated_by(loaded: LoadedModel) -> dict[str, Any]:
     """What a model file fixes of an evaluation: its normalisation, its temperature and its
     out-of-distribution statistics (a finished model is evaluated as the app uses it)."""
     return {
@@ -376,7 +333,3 @@ def _calibrated_by(loaded: LoadedModel) -> dict[str, Any]:
         "temperature": loaded.temperature,
         "ood": loaded.ood,
     }
-
-
-evaluate_run = _drained(evaluate_run_steps)
-evaluate_run.__doc__ = "A finished run on its split: :func:`evaluate_run_steps` run to its end."

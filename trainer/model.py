@@ -161,7 +161,7 @@ def _timm_width(backbone: nn.Module) -> int:
 def create_backbone(name: str) -> nn.Module:
     """A randomly initialised timm backbone without classifier, pooled by global max pooling.
 
-    Weights are loaded separately (:mod:`trainer.pretrained`) so that building a model from a
+    Weights are loaded separately (:mod:`trainer.train.pretrained`) so that building a model from a
     model file never touches the network.
     """
     import timm

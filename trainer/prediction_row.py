@@ -1,5 +1,6 @@
-"""What a prediction says, as values: a slice's :class:`Prediction`, its typed warnings, and the
-one output row (:class:`PredictionRow`) that every face writes.
+"""What a prediction says, as values: a slice's :class:`Prediction`, its typed warnings, the
+one output row (:class:`PredictionRow`) that every face writes, and a test image of an
+evaluated split (:class:`RunPrediction`).
 
 ``brainmri predict --json``/``--jsonl``/``--csv`` and the viewer's "Export table" build their
 slice and error rows here, so a row has one set of keys (the stable format documented in
@@ -15,11 +16,16 @@ Plain Python, no NumPy: the viewer and the report read these without the inferen
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, ClassVar
 
-__all__ = ["Prediction", "PredictionRow", "PredictionWarning"]
+__all__ = ["FAILED", "Prediction", "PredictionRow", "PredictionWarning", "RunPrediction"]
+
+FAILED = "failed"  # the "predicted" cell of a test image that could not be read
 
 
 @dataclass(frozen=True)
@@ -127,3 +133,42 @@ class PredictionRow:
             "error": self.error if p is None else None,
             "cam": self.cam,
         }
+
+
+@dataclass(frozen=True)
+class RunPrediction:
+    """One test image of an evaluated split, as a run's predictions file holds it
+    (:mod:`trainer.train.run_folder` writes and reads that file): its path as written where
+    the run was trained (absolute), its true and predicted class (:data:`FAILED` when it could
+    not be read, with the reason in ``error``) and the calibrated probability of each class.
+
+    Here, not beside the file's reader, because :mod:`trainer.evaluation` makes these rows
+    (:meth:`~trainer.evaluation.EvalResult.prediction_rows`) and is shared with inference,
+    which never imports the training package."""
+
+    path: str
+    true: str
+    predicted: str
+    probabilities: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.predicted == FAILED
+
+    def relative_to(self, data_root: str | Path) -> str | None:
+        """The image's path inside ``data_root`` (the data folder the run was trained on),
+        or None when it lies elsewhere. Pure text: the file need not exist here."""
+        for flavour in (PurePosixPath, PureWindowsPath):  # written on either kind of system
+            with contextlib.suppress(ValueError):
+                return flavour(self.path).relative_to(flavour(str(data_root))).as_posix()
+        return None
+
+    def moved_to(self, old_root: str | Path, new_root: str | Path) -> RunPrediction:
+        """This row with its path under ``new_root`` instead of ``old_root`` (a run folder
+        and its data set moved together, or read on another computer); unchanged when the
+        path is not under ``old_root``."""
+        rel = self.relative_to(old_root)
+        if rel is None:
+            return self
+        return dataclasses.replace(self, path=str(Path(new_root) / rel))

@@ -2,8 +2,8 @@
 
 The command line's ``choices=`` (:mod:`trainer.cli.train`), the app's lists
 (``desktop_app.training.recipe_page``) and the check of a run folder's ``config.json``
-(:mod:`trainer.run_folder`) all read these tuples, so a new optimiser or schedule is named
-here once (and implemented in :mod:`trainer.step`). Heat-map methods are named in
+(:mod:`trainer.train.run_folder`) all read these tuples, so a new optimiser or schedule is named
+here once (and implemented in :mod:`trainer.train.step`). Heat-map methods are named in
 :mod:`trainer.cam.spec`.
 
 Pure Python: no numpy, no torch, so the command line builds its help from here at once.
@@ -30,11 +30,11 @@ __all__ = [
     "in_words",
 ]
 
-#: Optimisers :func:`trainer.step.make_optimizer` builds.
+#: Optimisers :func:`trainer.train.step.make_optimizer` builds.
 Optimizer = Literal["adamax", "adam", "adamw", "sgd"]
 OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
 
-#: Learning-rate schedules :func:`trainer.step.lr_factor` follows: one cycle moves the rate
+#: Learning-rate schedules :func:`trainer.train.step.lr_factor` follows: one cycle moves the rate
 #: per batch, cosine per epoch, plateau lowers it when validation stops improving.
 Schedule = Literal["none", "onecycle", "cosine", "plateau"]
 SCHEDULES: tuple[Schedule, ...] = get_args(Schedule)
@@ -57,7 +57,7 @@ Device = Literal["auto", "cpu", "cuda", "mps"]
 DEVICES: tuple[Device, ...] = get_args(Device)
 
 #: BatchNorm during training: "train" updates its statistics, "frozen" re-estimates them once
-#: and then holds them (:mod:`trainer.bn`).
+#: and then holds them (:mod:`trainer.train.bn`).
 BatchNormMode = Literal["train", "frozen"]
 BATCHNORM_MODES: tuple[BatchNormMode, ...] = get_args(BatchNormMode)
 

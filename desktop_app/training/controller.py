@@ -2,13 +2,13 @@
 
 One controller owns every worker of the tab, so there is one place that knows whether
 training runs, one place that stops it safely, and the pages only talk to signals. Each job
-is a plain generator (``trainer.engine.fit``, :mod:`.jobs`, :mod:`.probe`) driven by
+is a plain generator (``trainer.train.engine.fit``, :mod:`.jobs`, :mod:`.probe`) driven by
 :class:`desktop_app.workers.QtGeneratorWorker`.
 
 Stopping training never uses the worker's ``quit()``: that would close the generator at its
-next ``yield`` and lose the epoch in progress. The trainer's :class:`~trainer.events.CancelToken`
-is used instead: the loop finishes the current batch, writes a resumable state and ends with
-``FitFinished(cancelled=True)``.
+next ``yield`` and lose the epoch in progress. The trainer's
+:class:`~trainer.train.events.CancelToken` is used instead: the loop finishes the current
+batch, writes a resumable state and ends with ``FitFinished(cancelled=True)``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from trainer.api import (
 
 
 def _fit(*args: Any, **kwargs: Any) -> Generator[Any, None, Any]:
-    """``trainer.engine.fit``, imported in the worker thread: torch and timm take seconds to
+    """``trainer.train.engine.fit``, imported in the worker thread: torch and timm take seconds to
     load, which the window should not wait for (issue 22)."""
     from trainer.api import fit
 
@@ -89,7 +89,7 @@ class QtTrainingController(QObject):
     weights_unavailable = Signal(str)  # why the recipe's starting weights cannot be had
     # training
     training_started = Signal(str)  # run folder
-    event_received = Signal(object)  # every trainer.events event, in order
+    event_received = Signal(object)  # every trainer.train.events event, in order
     training_ended = Signal(object)  # the final RunProgress (finished, cancelled or failed)
     busy_changed = Signal(bool)
     # misclassified gallery

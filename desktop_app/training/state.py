@@ -131,7 +131,7 @@ class RunProgress:
     def from_run_dir(cls, run_dir: str | Path) -> RunProgress:
         """A finished run as the training page shows it at its end, read from the folder the
         trainer wrote (its recipe, history and test metrics, through
-        :class:`~trainer.run_folder.RunFolder`): for looking at a run again, and for
+        :class:`~trainer.train.run_folder.RunFolder`): for looking at a run again, and for
         screenshots of real runs."""
         folder = RunFolder(run_dir)
         path = folder.path

@@ -17,7 +17,7 @@ from typing import Any
 
 from trainer.config import PRESETS, TrainConfig, apply_overrides, preset_config
 from trainer.names import printable
-from trainer.run_folder import RunFolder
+from trainer.train.run_folder import RunFolder
 from trainer.vocab import BATCHNORM_MODES, DEVICES, OPTIMIZERS, SCHEDULES, SPLIT_CHOICES
 
 
@@ -221,8 +221,8 @@ def default_run_dir(cfg: TrainConfig) -> Path:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from trainer.engine import fit
-    from trainer.events import CancelToken
+    from trainer.train.engine import fit
+    from trainer.train.events import CancelToken
 
     cancel = CancelToken()
     before = _install_sigint(cancel)
@@ -280,7 +280,7 @@ class ConsoleReporter:
         self.bar: Any = None
 
     def drive(self, events: Any) -> int:
-        from trainer import events as ev
+        from trainer.train import events as ev
 
         code = 0
         for e in events:

@@ -21,9 +21,10 @@ from pydicom import uid as uids
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, get_decoder
 
 from trainer.errors import UnreadableInputError
+from trainer.io import dicom_values as values
 from trainer.io.geometry import geometry_of
 from trainer.io.guard import guarded, release
-from trainer.io.privacy import checked_text, checked_value, display_metadata, shown_name
+from trainer.io.privacy import display_metadata, shown_name
 from trainer.io.scan import Scan, ScanSlice, VoiLut, Window, check_frame_limit, check_pixel_limit
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,8 @@ def _checked_header(path: Path, ds: Dataset) -> Dataset:
         raise DicomDirIndex(path, ds)
     if "Rows" not in ds or "Columns" not in ds:
         raise UnreadableInputError(path, _no_pixels_reason(ds))
-    rows, columns, frames = _int(ds, "Rows"), _int(ds, "Columns"), number_of_frames(ds)
+    rows, columns = values.integer(ds, "Rows"), values.integer(ds, "Columns")
+    frames = number_of_frames(ds)
     if rows < 1 or columns < 1:
         raise UnreadableInputError(path, f"DICOM image has no size ({rows}×{columns} pixels)")
     check_pixel_limit(path, columns, rows, frames)
@@ -164,7 +166,7 @@ def iter_slices(path: Path) -> Iterator[ScanSlice]:
         meta = display_metadata(ds)
         # One mapping per file unless an enhanced multi-frame file gives one per frame:
         # building a VOI LUT table for each of 500 identical frames would be wasted work.
-        per_frame = bool(attribute(ds, "PerFrameFunctionalGroupsSequence"))
+        per_frame = bool(values.sequence(ds, "PerFrameFunctionalGroupsSequence"))
         mapping = functools.cache(functools.partial(_grey_mapping, ds))
         geometry = functools.cache(functools.partial(_quiet_geometry, ds))
     many = frames.count > 1
@@ -199,17 +201,7 @@ def _quiet_geometry(ds: Dataset, frame: int | None) -> Any:
 
 
 def number_of_frames(ds: Dataset) -> int:
-    return max(1, _int(ds, "NumberOfFrames", 1))
-
-
-def attribute(ds: Dataset, keyword: str, default: Any = None) -> Any:
-    """``ds.get(keyword)``, but a value pydicom cannot convert (an IS of "1A") is the default:
-    one malformed attribute must not stop the file from loading."""
-    try:
-        value = ds.get(keyword, default)
-    except Exception:  # conversion errors range from ValueError to KeyError
-        return default
-    return default if value in (None, "") else value
+    return max(1, values.integer(ds, "NumberOfFrames", 1))
 
 
 def _dcmread(path: Path, *, stop_before_pixels: bool) -> Dataset:
@@ -248,12 +240,13 @@ def _check_length(path: Path, ds: Dataset) -> None:
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if syntax is None or syntax.is_encapsulated or "PixelData" not in ds:
         return
-    samples = _int(ds, "SamplesPerPixel", 1)
-    if ds.get("PhotometricInterpretation") == "YBR_FULL_422":
+    samples = values.integer(ds, "SamplesPerPixel", 1)
+    if values.get(ds, "PhotometricInterpretation") == "YBR_FULL_422":
         samples = 2  # two chroma samples are shared by each pair of pixels
-    bits = _int(ds, "BitsAllocated", 8)
-    values = _int(ds, "Rows") * _int(ds, "Columns") * samples * number_of_frames(ds)
-    expected = (values * bits + 7) // 8
+    bits = values.integer(ds, "BitsAllocated", 8)
+    rows, columns = values.integer(ds, "Rows"), values.integer(ds, "Columns")
+    count = rows * columns * samples * number_of_frames(ds)
+    expected = (count * bits + 7) // 8
     actual = len(ds.PixelData)
     if actual < expected:
         raise UnreadableInputError(
@@ -298,13 +291,13 @@ class _FrameDecoder:
                 self.plugins.insert(0, plugin)
             log.debug("decoded a frame with the %s plugin", plugin or "native")
             photometric = str(properties.get("photometric_interpretation", ""))
-            fallback = checked_text(self.ds, "PhotometricInterpretation") or "MONOCHROME2"
+            fallback = values.checked_text(self.ds, "PhotometricInterpretation") or "MONOCHROME2"
             return array, photometric or fallback
         raise failures[0]
 
 
 def _plugins_for(path: Path, ds: Dataset, decoder: Any, syntax: uids.UID) -> list[str]:
-    if syntax == uids.JPEGExtended12Bit and _int(ds, "BitsStored", 8) > 8:
+    if syntax == uids.JPEGExtended12Bit and values.integer(ds, "BitsStored", 8) > 8:
         raise UnreadableInputError(
             path,
             "12-bit JPEG (JPEG Extended) is not supported by the permissive decoders installed",
@@ -340,7 +333,7 @@ class _GreyMapping:
 
 def _grey_mapping(ds: Dataset, index: int) -> _GreyMapping:
     view = _frame_view(ds, index)
-    function = str(attribute(view, "VOILUTFunction", "LINEAR")).upper()
+    function = str(values.get(view, "VOILUTFunction", "LINEAR")).upper()
     return _GreyMapping(view, _first_window(view), _voi_lut(view), function)
 
 
@@ -384,10 +377,10 @@ def _colour_top(ds: Dataset, photometric: str) -> float:
     """The largest value of a colour channel: a colour image is shown on its full range, as a
     photo viewer would, not stretched min–max."""
     if photometric == "PALETTE COLOR":
-        descriptor = attribute(ds, "RedPaletteColorLookupTableDescriptor", [0, 0, 16])
+        descriptor = values.get(ds, "RedPaletteColorLookupTableDescriptor", [0, 0, 16])
         bits = int(descriptor[2]) if len(descriptor) == 3 else 16
         return 255.0 if bits == 8 else 65535.0
-    return float(2 ** _int(ds, "BitsStored", 8) - 1)
+    return float(2 ** values.integer(ds, "BitsStored", 8) - 1)
 
 
 def _frame_view(ds: Dataset, index: int) -> Dataset:
@@ -399,48 +392,41 @@ def _frame_view(ds: Dataset, index: int) -> Dataset:
     for keyword in _TRANSFORM_KEYWORDS:
         if keyword in ds:
             view.add(ds[keyword])
-    for groups_keyword, position in (
-        ("SharedFunctionalGroupsSequence", 0),
-        ("PerFrameFunctionalGroupsSequence", index),
-    ):
-        groups = ds.get(groups_keyword)
-        if not groups or position >= len(groups):
-            continue
+    for group in values.frame_groups(ds, index):
         for sequence_keyword in _FRAME_GROUPS:
-            items = groups[position].get(sequence_keyword)
-            if items:
-                for element in items[0]:
+            item = values.first_item(group, sequence_keyword)
+            if item is not None:
+                for element in item:
                     view.add(element)
     return view
 
 
 def _first_window(view: Dataset) -> Window | None:
+    center = values.first_number(view, "WindowCenter")
+    width = values.first_number(view, "WindowWidth")
+    if center is None or width is None:
+        return None
     try:
-        center, width = view.get("WindowCenter"), view.get("WindowWidth")
-        if center in (None, "") or width in (None, ""):
-            return None
-        center = center[0] if _is_multi(center) else center
-        width = width[0] if _is_multi(width) else width
-        return Window(float(center), float(width))
-    except (TypeError, ValueError, IndexError):
-        return None  # a malformed or zero-width window is as good as none
+        return Window(center, width)
+    except ValueError:
+        return None  # a zero-width window is as good as none
 
 
 def _voi_lut(view: Dataset) -> VoiLut | None:
     """The first VOI LUT Sequence item as a [0, 1] table; pydicom parses the LUT data (US or
     OW, either byte order) by looking up a ramp of every input value."""
-    items = view.get("VOILUTSequence")
-    if not items or "LUTDescriptor" not in items[0] or "LUTData" not in items[0]:
+    item = values.first_item(view, "VOILUTSequence")
+    if item is None or "LUTDescriptor" not in item or "LUTData" not in item:
         return None
     try:
-        entries, first, bits = (int(v) for v in items[0].LUTDescriptor)
+        entries, first, bits = (int(v) for v in values.get(item, "LUTDescriptor"))
         entries = entries or 2**16
         ramp = np.arange(entries, dtype=np.int64) + first
         table = np.asarray(apply_voi(ramp, view, index=0), dtype=np.float32)
     except (TypeError, ValueError, NotImplementedError, AttributeError) as exc:
         log.debug("ignoring an unusable VOI LUT (%s)", type(exc).__name__)
         return None
-    if _int(view, "PixelRepresentation", 0) == 1 and first >= 2**15:
+    if values.integer(view, "PixelRepresentation", 0) == 1 and first >= 2**15:
         first -= 2**16  # a signed first input written as US
     # Descriptors sometimes understate the depth of the data (16 declared, 12 used is fine;
     # 12 declared, 16 used is not): divide by whichever is larger.
@@ -451,7 +437,7 @@ def _voi_lut(view: Dataset) -> VoiLut | None:
 def _no_pixels_reason(ds: Dataset) -> str:
     """Says what the object is from checked values only: a malformed Modality may hold the
     bytes of the elements it swallowed."""
-    modality = checked_text(ds, "Modality")
+    modality = values.checked_text(ds, "Modality")
     sop_class = _sop_class(ds)
     kind = f"Modality {modality}" if modality else _uid_name(sop_class) or "unknown kind"
     reason = f"DICOM has no pixel data ({kind})"
@@ -461,7 +447,8 @@ def _no_pixels_reason(ds: Dataset) -> str:
 
 
 def _sop_class(ds: Dataset) -> str:
-    value = checked_value(ds, "SOPClassUID") or checked_value(ds, "MediaStorageSOPClassUID")
+    value = values.checked_value(ds, "SOPClassUID")
+    value = value or values.checked_value(ds, "MediaStorageSOPClassUID")
     return str(value or "")
 
 
@@ -475,14 +462,3 @@ def _uid_name(value: str) -> str:
 
 def _syntax_name(syntax: uids.UID) -> str:
     return syntax.name if syntax.is_valid else "(invalid UID)"
-
-
-def _int(ds: Dataset, keyword: str, default: int = 0) -> int:
-    try:
-        return int(attribute(ds, keyword, default))
-    except (TypeError, ValueError):
-        return default
-
-
-def _is_multi(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"

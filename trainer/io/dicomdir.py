@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.errors import UnreadableInputError
-from trainer.io.privacy import checked_text
+from trainer.io import dicom_values as values
 from trainer.io.quiet import quietly
 
 __all__ = ["listed_images"]
@@ -34,14 +34,11 @@ def listed_images(path: Path, index: Any) -> list[Path | UnreadableInputError]:
     """The image files a DICOMDIR (read as ``index``, a pydicom Dataset) lists, in its order,
     each found on disk, or an error naming the file that is missing or that would lie outside
     the file set. A DICOMDIR that lists no image at all is one error of its own."""
-    try:
-        records = list(index.get("DirectoryRecordSequence") or [])
-    except Exception:  # a malformed sequence lists nothing we can follow
-        records = []
+    records = values.sequence(index, "DirectoryRecordSequence")  # none when malformed
     folder = path.parent
     found: list[Path | UnreadableInputError] = []
     for record in records:
-        if checked_text(record, "DirectoryRecordType") != _IMAGE_RECORD:
+        if values.checked_text(record, "DirectoryRecordType") != _IMAGE_RECORD:
             continue
         parts = _file_id(record)
         if parts is None:
@@ -58,11 +55,8 @@ def listed_images(path: Path, index: Any) -> list[Path | UnreadableInputError]:
 
 
 def _file_id(record: Any) -> list[str] | None:
-    try:
-        value = record.get("ReferencedFileID")
-    except Exception:
-        return None
-    if value is None or value == "":
+    value = values.get(record, "ReferencedFileID")
+    if value is None:
         return None
     parts = [value] if isinstance(value, str) else list(value)
     return [str(part).strip() for part in parts]

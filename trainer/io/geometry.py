@@ -8,17 +8,18 @@ slab each image covers. A reader expects the edges of the image labelled with th
 direction they face (Weasis, OHIF, RadiAnt all do it); a file that does not say is not
 labelled at all rather than labelled with a guess.
 
-Only values that parse as their dictionary VR and VM are used (:func:`checked_value`), so a
-corrupt file gives no geometry instead of a wrong one.
+Only values that parse as their dictionary VR and VM are used
+(:func:`trainer.io.dicom_values.checked_numbers`), so a corrupt file gives no geometry instead
+of a wrong one.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from trainer.io.privacy import checked_value
+from trainer.io.dicom_values import checked_numbers, first_item, frame_groups
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -100,19 +101,11 @@ class SliceGeometry:
 def geometry_of(ds: Dataset, frame: int | None = None) -> SliceGeometry | None:
     """The geometry of a file, or of frame ``frame`` of an enhanced multi-frame file (whose
     functional groups override the top level); None when the file says nothing."""
-    views = [ds]
-    if frame is not None:
-        for keyword, index in (
-            ("SharedFunctionalGroupsSequence", 0),
-            ("PerFrameFunctionalGroupsSequence", frame),
-        ):
-            groups = _get(ds, keyword)
-            if groups and index < len(groups):
-                views.append(groups[index])
-    orientation = _last(views, "PlaneOrientationSequence", "ImageOrientationPatient", 6)
-    position = _last(views, "PlanePositionSequence", "ImagePositionPatient", 3)
-    spacing = _last(views, "PixelMeasuresSequence", "PixelSpacing", 2)
-    thickness = _last(views, "PixelMeasuresSequence", "SliceThickness", 1)
+    groups = frame_groups(ds, frame) if frame is not None else []
+    orientation = _last(ds, groups, "PlaneOrientationSequence", "ImageOrientationPatient", 6)
+    position = _last(ds, groups, "PlanePositionSequence", "ImagePositionPatient", 3)
+    spacing = _last(ds, groups, "PixelMeasuresSequence", "PixelSpacing", 2)
+    thickness = _last(ds, groups, "PixelMeasuresSequence", "SliceThickness", 1)
     row = column = None
     if orientation is not None:
         row, column = _unit(orientation[:3]), _unit(orientation[3:])
@@ -130,41 +123,17 @@ def geometry_of(ds: Dataset, frame: int | None = None) -> SliceGeometry | None:
     return None if geometry == SliceGeometry() else geometry
 
 
-def _last(views: list[Any], sequence: str, keyword: str, count: int) -> list[float] | None:
-    """The most specific value: a per-frame group beats the shared group beats the top level."""
-    found = None
-    for view in views:
-        holder = view
-        if view is not views[0]:
-            items = _get(view, sequence)
-            if not items:
-                continue
-            holder = items[0]
-        value = _numbers(holder, keyword, count)
+def _last(
+    ds: Dataset, groups: list[Dataset], sequence: str, keyword: str, count: int
+) -> list[float] | None:
+    """The most specific value: a per-frame group beats the shared group beats the top level
+    (in a group, the value sits in the first item of its functional group macro, ``sequence``)."""
+    found = checked_numbers(ds, keyword, count)
+    for group in groups:
+        value = checked_numbers(first_item(group, sequence), keyword, count)
         if value is not None:
             found = value
     return found
-
-
-def _numbers(ds: Any, keyword: str, count: int) -> list[float] | None:
-    value = checked_value(ds, keyword)
-    if value is None:
-        return None
-    values = [value] if isinstance(value, (str, int, float)) else list(value)
-    try:
-        numbers = [float(v) for v in values]
-    except (TypeError, ValueError):
-        return None
-    if len(numbers) != count or not all(math.isfinite(v) for v in numbers):
-        return None
-    return numbers
-
-
-def _get(ds: Any, keyword: str) -> Any:
-    try:
-        return ds.get(keyword)
-    except Exception:  # a malformed sequence is as good as none
-        return None
 
 
 def _unit(values: list[float]) -> Vector | None:

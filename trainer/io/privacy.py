@@ -10,9 +10,10 @@ How, by allow-listing twice:
 * **Which attributes**: ``meta`` is built from :data:`_DISPLAY`, so an attribute can only be
   shown if someone names it there.
 * **Which values**: a value is shown only if it parses as what the DICOM dictionary declares
-  for its tag (:func:`checked_value`): the VR read from the file is the declared one, the number
-  of values is the declared VM, and every value obeys its VR's grammar (PS3.5 6.2: a DS is a
-  decimal number of at most 16 characters, a CS is capitals, digits, space and underscore...).
+  for its tag (read with :func:`trainer.io.dicom_values.checked_or_shared`): the VR read from
+  the file is the declared one, the number of values is the declared VM, and every value obeys
+  its VR's grammar (PS3.5 6.2: a DS is a decimal number of at most 16 characters, a CS is
+  capitals, digits, space and underscore...).
   A malformed file fails this check instead of leaking: an element whose length is corrupt
   swallows the elements after it, patient name included, and its "value" is then binary soup;
   a DS holding "DOE^JANE" is not a number. Such a value is not shown at all.
@@ -26,13 +27,11 @@ Messages never quote a DICOM value or a foreign exception's text (see :mod:`trai
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pydicom.datadict import dictionary_VM, dictionary_VR, tag_for_keyword
-
+from trainer.io.dicom_values import as_text, checked_or_shared, conforms, elements, is_multi
 from trainer.io.quiet import quietly
 
 if TYPE_CHECKING:  # only duck-typed attribute access is needed at run time
@@ -100,34 +99,6 @@ _SAFE_UIDS = frozenset(
 _IDENTIFYING_VRS = frozenset({"PN", "DA", "DT", "TM"})
 _MIN_PHRASE_LENGTH = 3  # shorter values ("M", "42") would hide ordinary words and numbers
 
-# PS3.5 Table 6.2-1: longest value per VR, and the grammar of the VRs whose values we show.
-_MAX_LENGTH = {
-    "AE": 16,
-    "AS": 4,
-    "CS": 16,
-    "DA": 8,
-    "DS": 16,
-    "DT": 26,
-    "IS": 12,
-    "LO": 64,
-    "LT": 10240,
-    "PN": 324,
-    "SH": 16,
-    "ST": 1024,
-    "TM": 16,
-    "UI": 64,
-}
-_GRAMMAR = {
-    "CS": re.compile(r"[A-Z0-9 _]*"),
-    "DS": re.compile(r" *[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)? *"),
-    "IS": re.compile(r" *[+-]?\d+ *"),
-    "UI": re.compile(r"\d+(\.\d+)*"),
-    "DA": re.compile(r"\d{8}"),
-    "AS": re.compile(r"\d{3}[DWMY]"),
-}
-_NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"})
-_TEXT_VRS = frozenset(_MAX_LENGTH) | {"UC", "UT", "UR"}
-
 
 def is_identifying(element: DataElement) -> bool:
     """True for an attribute that the privacy rule keeps out of display and messages."""
@@ -140,93 +111,6 @@ def is_identifying(element: DataElement) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# Type-checked values
-# --------------------------------------------------------------------------------------------
-
-
-def checked_value(ds: Dataset | None, keyword: str) -> Any:
-    """The value of ``keyword`` in ``ds`` (or its file meta, for group 0002) if it parses as
-    its dictionary VR and VM, else None. Never raises: a malformed value is an absent one."""
-    if ds is None:
-        return None
-    try:
-        tag = tag_for_keyword(keyword)
-        if tag is None:
-            return None
-        source = getattr(ds, "file_meta", None) if tag >> 16 == 0x0002 else ds
-        if source is None or tag not in source:
-            return None
-        element = source[tag]
-    except Exception:  # a value pydicom cannot convert raises anything from ValueError on
-        return None
-    return element.value if _is_valid(element, strict=True) else None
-
-
-def checked_text(ds: Dataset | None, keyword: str) -> str:
-    """:func:`checked_value` as display text ("" when absent or malformed); several values are
-    joined with a backslash, as DICOM writes them."""
-    value = checked_value(ds, keyword)
-    if value is None:
-        return ""
-    return _text(value)
-
-
-def _is_valid(element: DataElement, *, strict: bool) -> bool:
-    """Does ``element`` hold what its tag declares? ``strict`` also applies the VR grammar and
-    the declared VM; without it (identifiers shown on request) printable text of a sane length
-    is enough, so that an oddly written ID is still shown to the user who asked for it."""
-    try:
-        declared = dictionary_VR(element.tag).split(" or ")
-    except KeyError:  # private or unknown tag: nothing to check it against
-        return False
-    vr = element.VR
-    if vr not in declared:
-        return False
-    value = element.value
-    if value is None or value == "" or vr == "SQ":
-        return False
-    values = list(value) if _is_multi(value) else [value]
-    if strict and not _vm_allows(dictionary_VM(element.tag), len(values)):
-        return False
-    return all(_value_ok(vr, item, strict) for item in values)
-
-
-def _vm_allows(vm: str, count: int) -> bool:
-    """Does the dictionary VM ("1", "2", "1-3", "1-n", "2-2n") allow ``count`` values?"""
-    low_text, _, high_text = vm.partition("-")
-    try:
-        low = int(low_text)
-    except ValueError:
-        return False
-    if not high_text:
-        return count == low
-    if "n" in high_text:
-        step = int(high_text.rstrip("n") or 1)
-        return count >= low and count % step == 0
-    return low <= count <= int(high_text)
-
-
-def _value_ok(vr: str, value: Any, strict: bool) -> bool:
-    if vr in _NUMERIC_VRS:
-        return (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(float(value))
-        )
-    if vr not in _TEXT_VRS:
-        return False  # binary and other VRs are never shown
-    text = str(value)
-    if vr == "PN":
-        text = text.rstrip()
-    if not text or not text.isprintable() or "\\" in text:
-        return False
-    if len(text) > _MAX_LENGTH.get(vr, 10240):
-        return False
-    grammar = _GRAMMAR.get(vr)
-    return not strict or grammar is None or grammar.fullmatch(text) is not None
-
-
-# --------------------------------------------------------------------------------------------
 # Identifying values, as phrases
 # --------------------------------------------------------------------------------------------
 
@@ -236,10 +120,10 @@ def identifying_phrases(ds: Dataset) -> set[tuple[str, ...]]:
     lower-case words; for person names each name part too, so "Doe^Jane" gives ("doe",
     "jane"), ("doe",) and ("jane",)."""
     phrases: set[tuple[str, ...]] = set()
-    for element in _walk(ds):
+    for element in elements(ds, nested=True):
         if element.VR == "SQ" or not is_identifying(element) or element.value in (None, ""):
             continue
-        items = element.value if _is_multi(element.value) else [element.value]
+        items = element.value if is_multi(element.value) else [element.value]
         for item in items:
             text = str(item)
             parts = [text]
@@ -311,78 +195,24 @@ def display_metadata(ds: Dataset, include_identifiers: bool = False) -> dict[str
 
 def _identifiers(ds: Dataset) -> dict[str, str]:
     found: dict[str, str] = {}
-    for element in _elements(ds, nested=False):
-        if element.VR != "SQ" and is_identifying(element) and _is_valid(element, strict=False):
-            found[element.name] = _text(element.value)
+    for element in elements(ds, nested=False):
+        if element.VR != "SQ" and is_identifying(element) and conforms(element, strict=False):
+            found[element.name] = as_text(element.value)
     return found
-
-
-def _walk(ds: Dataset) -> Iterator[DataElement]:
-    yield from _elements(ds, nested=True)
-
-
-def _elements(ds: Dataset, *, nested: bool) -> Iterator[DataElement]:
-    """Elements of the file meta and the data set; one whose value pydicom cannot convert is
-    skipped: it cannot be shown, and failing here would lose a readable image."""
-    file_meta = getattr(ds, "file_meta", None)
-    for dataset in (file_meta, ds) if file_meta is not None else (ds,):
-        for tag in list(dataset.keys()):
-            try:
-                element = dataset[tag]
-            except Exception:  # malformed values raise anything from ValueError to KeyError
-                continue
-            yield element
-            if nested and element.VR == "SQ" and element.value:
-                for item in element.value:
-                    yield from _elements(item, nested=True)
-
-
-def _is_multi(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
-
-
-def _text(value: Any) -> str:
-    if _is_multi(value):
-        return "\\".join(str(v).strip() for v in value)
-    return str(value).strip()
 
 
 def _number(value: Any) -> str:
     return f"{float(value):g}"  # only called on values that passed the DS/IS/US grammar
 
 
-def _get(ds: Dataset, keyword: str) -> Any:
-    """A checked top-level value, or the first checked one in the shared functional groups of
-    an enhanced multi-frame file, where scanners put spacing and thickness; None when absent or
-    malformed."""
-    value = checked_value(ds, keyword)
-    if value is not None:
-        return value
-    try:
-        groups = (
-            ds.get("SharedFunctionalGroupsSequence")
-            if "SharedFunctionalGroupsSequence" in ds
-            else None
-        )
-        for group in groups or []:
-            for element in group:
-                if element.VR == "SQ" and element.value:
-                    nested = checked_value(element.value[0], keyword)
-                    if nested is not None:
-                        return nested
-    except Exception:
-        return None  # a malformed sequence must not stop the image from loading
-    return None
-
-
 def _plain(keyword: str, unit: str = "") -> Callable[[Dataset], str]:
     def render(ds: Dataset) -> str:
-        value = _get(ds, keyword)
+        value = checked_or_shared(ds, keyword)
         if value is None:
             return ""
         if not unit:
-            return _text(value)
-        if _is_multi(value):
+            return as_text(value)
+        if is_multi(value):
             return ""
         return f"{_number(value)}{unit}" if unit == "°" else f"{_number(value)} {unit}"
 
@@ -390,27 +220,27 @@ def _plain(keyword: str, unit: str = "") -> Callable[[Dataset], str]:
 
 
 def _size(ds: Dataset) -> str:
-    rows, columns = _get(ds, "Rows"), _get(ds, "Columns")
+    rows, columns = checked_or_shared(ds, "Rows"), checked_or_shared(ds, "Columns")
     return f"{rows}×{columns}" if rows and columns else ""
 
 
 def _frames(ds: Dataset) -> str:
-    frames = _get(ds, "NumberOfFrames")
+    frames = checked_or_shared(ds, "NumberOfFrames")
     return str(int(frames)) if frames is not None and int(frames) > 1 else ""
 
 
 def _spacing(ds: Dataset) -> str:
-    spacing = _get(ds, "PixelSpacing")
+    spacing = checked_or_shared(ds, "PixelSpacing")
     if spacing is None:
         return ""
     return f"{_number(spacing[0])} × {_number(spacing[1])} mm"
 
 
 def _bits(ds: Dataset) -> str:
-    stored, allocated = _get(ds, "BitsStored"), _get(ds, "BitsAllocated")
+    stored, allocated = checked_or_shared(ds, "BitsStored"), checked_or_shared(ds, "BitsAllocated")
     if not stored:
         return ""
-    sign = "signed" if _get(ds, "PixelRepresentation") == 1 else "unsigned"
+    sign = "signed" if checked_or_shared(ds, "PixelRepresentation") == 1 else "unsigned"
     return f"{stored} of {allocated}, {sign}" if allocated else f"{stored}, {sign}"
 
 
@@ -418,26 +248,29 @@ def _uid_name(keyword: str) -> Callable[[Dataset], str]:
     """A class UID by its dictionary name; a UID pydicom does not know is shown as digits."""
 
     def render(ds: Dataset) -> str:
-        uid = _get(ds, keyword)
+        uid = checked_or_shared(ds, keyword)
         return str(getattr(uid, "name", "") or uid) if uid else ""
 
     return render
 
 
 def _window(ds: Dataset) -> str:
-    center, width = _get(ds, "WindowCenter"), _get(ds, "WindowWidth")
+    center, width = checked_or_shared(ds, "WindowCenter"), checked_or_shared(ds, "WindowWidth")
     if center is None or width is None:
         return ""
-    center = center[0] if _is_multi(center) else center
-    width = width[0] if _is_multi(width) else width
+    center = center[0] if is_multi(center) else center
+    width = width[0] if is_multi(width) else width
     return f"C {_number(center)} / W {_number(width)}"
 
 
 def _rescale(ds: Dataset) -> str:
-    slope, intercept = _get(ds, "RescaleSlope"), _get(ds, "RescaleIntercept")
+    slope, intercept = (
+        checked_or_shared(ds, "RescaleSlope"),
+        checked_or_shared(ds, "RescaleIntercept"),
+    )
     if slope is None or intercept is None:
         return ""
-    kind = _get(ds, "RescaleType")
+    kind = checked_or_shared(ds, "RescaleType")
     text = f"slope {_number(slope)}, intercept {_number(intercept)}"
     return f"{text} ({kind})" if kind else text
 

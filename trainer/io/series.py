@@ -29,8 +29,9 @@ from pydicom import Dataset
 
 from trainer.errors import UnreadableInputError
 from trainer.io import dicom
+from trainer.io import dicom_values as values
 from trainer.io.guard import release
-from trainer.io.privacy import checked_text, shown_name
+from trainer.io.privacy import shown_name
 from trainer.io.quiet import quietly
 from trainer.io.scan import Scan, ScanSlice, SeriesInfo
 
@@ -68,7 +69,7 @@ def group_series(files: Sequence[DicomFile]) -> list[SeriesGroup]:
     """
     series: dict[object, list[DicomFile]] = {}
     for position, file in enumerate(files):
-        uid = str(dicom.attribute(file.header, "SeriesInstanceUID", ""))
+        uid = str(values.get(file.header, "SeriesInstanceUID", ""))
         alone = not uid or dicom.number_of_frames(file.header) > 1
         series.setdefault(position if alone else uid, []).append(file)
     groups: list[SeriesGroup] = []
@@ -101,7 +102,7 @@ def _unique_instances(files: list[DicomFile]) -> tuple[list[DicomFile], int]:
     seen: set[str] = set()
     kept: list[DicomFile] = []
     for file in files:
-        uid = str(dicom.attribute(file.header, "SOPInstanceUID", ""))
+        uid = str(values.get(file.header, "SOPInstanceUID", ""))
         if uid and uid in seen:
             continue
         if uid:
@@ -120,21 +121,17 @@ def _stacks(files: list[DicomFile]) -> list[list[DicomFile]]:
 
 
 def _stack_key(header: Dataset) -> tuple[object, ...]:
-    size = (dicom.attribute(header, "Rows"), dicom.attribute(header, "Columns"))
-    try:
-        orientation = tuple(
-            round(float(v), _ORIENTATION_DECIMALS) + 0.0  # + 0.0: -0.0 is 0.0
-            for v in dicom.attribute(header, "ImageOrientationPatient", [])
-        )
-    except (TypeError, ValueError):
-        orientation = ()
-    return (*size, orientation if len(orientation) == 6 else None)
+    size = (values.get(header, "Rows"), values.get(header, "Columns"))
+    cosines = values.floats(header, "ImageOrientationPatient")
+    if cosines is None or len(cosines) != 6:
+        return (*size, None)
+    return (*size, tuple(round(v, _ORIENTATION_DECIMALS) + 0.0 for v in cosines))  # -0.0 is 0.0
 
 
 def study_key(header: Dataset) -> str:
     """An opaque key equal for the files of one study in this process ("" without a Study
     Instance UID): a salted hash, so the UID itself is never kept, shown or exported."""
-    uid = str(dicom.attribute(header, "StudyInstanceUID", ""))
+    uid = str(values.get(header, "StudyInstanceUID", ""))
     if not uid:
         return ""
     return hashlib.sha256(_STUDY_SALT + uid.encode()).hexdigest()[:16]
@@ -204,9 +201,9 @@ def series_info(
     header: Dataset, count: int, stack: int = 1, stacks: int = 1, notes: tuple[str, ...] = ()
 ) -> SeriesInfo:
     """The series' title and facts, from checked values only (see :func:`series_title`)."""
-    number = checked_text(header, "SeriesNumber")
-    description = shown_name(checked_text(header, "SeriesDescription"), header, "")
-    modality = checked_text(header, "Modality")
+    number = values.checked_text(header, "SeriesNumber")
+    description = shown_name(values.checked_text(header, "SeriesDescription"), header, "")
+    modality = values.checked_text(header, "Modality")
     return SeriesInfo(
         title=series_title(number, description, modality, count, stack, stacks),
         study=study_key(header),
@@ -240,23 +237,17 @@ def series_title(
 def slice_position(header: Dataset) -> float | None:
     """Image Position (Patient) projected on the slice normal: the slice's place along the
     stack, whatever the acquisition plane; None when either attribute is missing or broken."""
-    try:
-        orientation = np.asarray(
-            [float(v) for v in dicom.attribute(header, "ImageOrientationPatient", [])]
-        )
-        position = np.asarray(
-            [float(v) for v in dicom.attribute(header, "ImagePositionPatient", [])]
-        )
-    except (TypeError, ValueError):
+    cosines = values.floats(header, "ImageOrientationPatient")
+    position = values.floats(header, "ImagePositionPatient")
+    if cosines is None or position is None or len(cosines) != 6 or len(position) != 3:
         return None
-    if orientation.shape != (6,) or position.shape != (3,):
-        return None
+    orientation = np.asarray(cosines)
     normal = np.cross(orientation[:3], orientation[3:])
-    return float(np.dot(normal, position))
+    return float(np.dot(normal, np.asarray(position)))
 
 
 def _order_key(file: DicomFile) -> tuple[bool, float, bool, float, str, str]:
-    instance = _instance_number(file.header)
+    instance = values.number(file.header, "InstanceNumber")
     position = slice_position(file.header)
     return (
         instance is None,
@@ -266,14 +257,6 @@ def _order_key(file: DicomFile) -> tuple[bool, float, bool, float, str, str]:
         file.path.name,
         str(file.path),
     )
-
-
-def _instance_number(header: Dataset) -> float | None:
-    try:
-        value = dicom.attribute(header, "InstanceNumber")
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _common_folder(paths: Sequence[Path]) -> Path:

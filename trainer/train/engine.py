@@ -1,4 +1,4 @@
-"""The training loop: ``fit()`` is a generator of events (see :mod:`trainer.events`).
+"""The training loop: ``fit()`` is a generator of events (see :mod:`trainer.train.events`).
 
 Determinism is by construction rather than by luck: the data order of epoch ``e`` and the
 augmentation and dropout of batch ``b`` are drawn from generators seeded by
@@ -26,12 +26,8 @@ from typing import Any, Literal
 
 import torch
 
-from trainer import distributed as dist
-from trainer.augment import augment_batch
-from trainer.bn import recalibrate_batchnorm
 from trainer.config import TrainConfig
 from trainer.device import describe_device, resolve_device
-from trainer.epoch_sums import EpochSums, Totals
 from trainer.errors import (
     BrainMRIError,
     RunExistsError,
@@ -39,7 +35,13 @@ from trainer.errors import (
     TrainingOutOfMemory,
     os_error_text,
 )
-from trainer.events import (
+from trainer.inference import Inference
+from trainer.model import build_model, parameter_table
+from trainer.train import distributed as dist
+from trainer.train.augment import augment_batch
+from trainer.train.bn import recalibrate_batchnorm
+from trainer.train.epoch_sums import EpochSums, Totals
+from trainer.train.events import (
     BatchEnded,
     BatchSizeChanged,
     CancelToken,
@@ -52,13 +54,11 @@ from trainer.events import (
     PhaseChanged,
     RunStarted,
 )
-from trainer.finalize import FinishedRun, finalize_run, report_failures
-from trainer.history import write_history
-from trainer.inference import Inference
-from trainer.model import build_model, parameter_table
-from trainer.pretrained import apply_pretrained, is_model_file, start_from_model_file
-from trainer.run_folder import Checkpoint, RunFolder
-from trainer.step import (
+from trainer.train.finalize import FinishedRun, finalize_run, report_failures
+from trainer.train.history import write_history
+from trainer.train.pretrained import apply_pretrained, is_model_file, start_from_model_file
+from trainer.train.run_folder import Checkpoint, RunFolder
+from trainer.train.step import (
     TrainStep,
     configure_for_training,
     lr_factor,
@@ -122,10 +122,10 @@ def fit(
     """Train, evaluate and write a run folder, yielding events. Never raises for a failed run:
     it yields :class:`FitFailed` (and writes ``error.txt``) so every face can show it.
 
-    The run folder is locked for the whole run (:mod:`trainer.run_lock`): a second training
+    The run folder is locked for the whole run (:mod:`trainer.train.run_lock`): a second training
     or resume of it fails at once. A new run refuses a folder that holds a run already unless
     ``overwrite`` (the old state and model are removed first); a resume reads the folder only
-    through :mod:`trainer.run_folder`'s checks. Neither failure touches the folder."""
+    through :mod:`trainer.train.run_folder`'s checks. Neither failure touches the folder."""
     run_dir = Path(run_dir)
     folder = RunFolder(run_dir)
     run: TrainingRun | None = None
@@ -191,7 +191,7 @@ class TrainingRun:
         self.device = dist.init(resolve_device(cfg.device))
         self.cuda = self.device.type == "cuda"
         yield PhaseChanged("preparing", f"device: {describe_device(self.device)}")
-        from trainer.run_data import load_run_data
+        from trainer.train.run_data import load_run_data
 
         self.data = yield from load_run_data(cfg, self.device, self.main)
         self.resources.callback(self.data.close)
@@ -245,7 +245,7 @@ class TrainingRun:
 
     def _recalibrate_batchnorm(self) -> Iterator[Event]:
         """Re-estimate BatchNorm statistics on augmented training images (seeded, so a run is
-        reproducible), before they are held for the rest of training (trainer.bn)."""
+        reproducible), before they are held for the rest of training (trainer.train.bn)."""
         cfg = self.cfg
         n = min(cfg.bn_recalibration_images, len(self.data.train))
         if self.main:
@@ -535,7 +535,7 @@ class TrainingRun:
         write_history(self.folder, self.state.history)
 
     def _save_augmented_batch(self) -> None:
-        from trainer.plots import save_augmented_batch
+        from trainer.train.plots import save_augmented_batch
 
         cfg = self.cfg
         batches = epoch_batches(len(self.data.train), 16, cfg.seed, 1)
@@ -572,7 +572,7 @@ class TrainingRun:
 
 def _make_plateau_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
     """The one stateful schedule: the Keras notebooks halve the learning rate when validation
-    loss stops improving. Every other schedule is :func:`trainer.step.lr_factor`."""
+    loss stops improving. Every other schedule is :func:`trainer.train.step.lr_factor`."""
     if cfg.schedule != "plateau":
         lr_factor(cfg, 1, 0, 1)  # validates the name early
         return None

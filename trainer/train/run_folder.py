@@ -25,14 +25,15 @@ import json
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from trainer.atomic import atomic_open, atomic_path, write_json, write_text
 from trainer.config import AugmentConfig, RegularizationConfig, TrainConfig
 from trainer.errors import RunFolderError
-from trainer.run_lock import LOCK_FILE, run_lock
+from trainer.prediction_row import FAILED, RunPrediction
+from trainer.train.run_lock import LOCK_FILE, run_lock
 from trainer.vocab import BATCHNORM_MODES, DEVICES, OPTIMIZERS, SCHEDULES, SPLIT_METHODS
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ __all__ = [
     "ERROR_FILE",
     "EVAL_TEST_FILE",
     "EVAL_VAL_FILE",
-    "FAILED",
     "HISTORY_CSV",
     "HISTORY_FILE",
     "LIVE_CURVES_FILE",
@@ -60,7 +60,6 @@ __all__ = [
     "STATE_FILE",
     "Checkpoint",
     "RunFolder",
-    "RunPrediction",
     "check_state",
     "clear_for_overwrite",
     "is_run_folder",
@@ -88,7 +87,7 @@ CONFUSION_FILE = "confusion_matrix.png"
 PREDICTIONS_FILE = "predictions_test.csv"  # path,true,predicted,p_<class>...,error
 ERROR_FILE = "error.txt"  # the traceback of a failed run
 LIVE_CURVES_FILE = "curves-live.png"  # the app's suggestion when saving its live curves
-# LOCK_FILE ("run.lock") is trainer.run_lock's, re-exported here with the others
+# LOCK_FILE ("run.lock") is trainer.train.run_lock's, re-exported here with the others
 
 EVAL_FILES = {"val": EVAL_VAL_FILE, "test": EVAL_TEST_FILE}
 #: What only an unfinished run needs: a kept model leaves them behind (the best weights are in
@@ -110,7 +109,6 @@ RUN_OUTPUTS = (
     EVAL_VAL_FILE,
     PREDICTIONS_FILE,
 )
-FAILED = "failed"  # the "predicted" cell of a test image that could not be read
 
 MAX_CONFIG_BYTES = 1_000_000  # a real one is about 1.5 kB
 MAX_JSON_BYTES = 64_000_000  # history and metrics: a real history is 300 bytes an epoch
@@ -410,40 +408,6 @@ class Checkpoint:
 # --------------------------------------------------------------------------- predictions
 
 
-@dataclass(frozen=True)
-class RunPrediction:
-    """One test image of ``predictions_test.csv``: its path as written where the run was
-    trained (absolute), its true and predicted class (:data:`FAILED` when it could not be
-    read, with the reason in ``error``) and the calibrated probability of each class."""
-
-    path: str
-    true: str
-    predicted: str
-    probabilities: dict[str, float] = field(default_factory=dict)
-    error: str = ""
-
-    @property
-    def failed(self) -> bool:
-        return self.predicted == FAILED
-
-    def relative_to(self, data_root: str | Path) -> str | None:
-        """The image's path inside ``data_root`` (the data folder the run was trained on),
-        or None when it lies elsewhere. Pure text: the file need not exist here."""
-        for flavour in (PurePosixPath, PureWindowsPath):  # written on either kind of system
-            with contextlib.suppress(ValueError):
-                return flavour(self.path).relative_to(flavour(str(data_root))).as_posix()
-        return None
-
-    def moved_to(self, old_root: str | Path, new_root: str | Path) -> RunPrediction:
-        """This row with its path under ``new_root`` instead of ``old_root`` (a run folder
-        and its data set moved together, or read on another computer); unchanged when the
-        path is not under ``old_root``."""
-        rel = self.relative_to(old_root)
-        if rel is None:
-            return self
-        return dataclasses.replace(self, path=str(Path(new_root) / rel))
-
-
 def prediction_table(rows: Iterable[RunPrediction], classes: Sequence[str]) -> str:
     """``predictions_test.csv``'s text: probabilities with six decimals, a failed row's
     probabilities empty and its reason in the last column."""
@@ -661,7 +625,7 @@ class RunFolder:
         write_text(self.error_path, text)
 
     def lock(self) -> contextlib.AbstractContextManager[Path]:
-        """Hold the folder's lock for a training or a resume (:mod:`trainer.run_lock`)."""
+        """Hold the folder's lock for a training or a resume (:mod:`trainer.train.run_lock`)."""
         return run_lock(self.path)
 
     def clear_for_overwrite(self) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from trainer.atomic import write_json, write_text
 from trainer.csv_cells import csv_table
-from trainer.run_folder import RunFolder
+from trainer.train.run_folder import RunFolder
 
 COLUMNS = (
     "epoch",
@@ -28,7 +28,7 @@ COLUMNS = (
 
 def write_history(run_dir: str | Path | RunFolder, history: Sequence[dict[str, float]]) -> None:
     """Write the three files (read back by :meth:`RunFolder.history`)."""
-    from trainer.plots import save_curves
+    from trainer.train.plots import save_curves
 
     run = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
     hist = [dict(h) for h in history]

@@ -11,8 +11,8 @@ from trainer.config import TrainConfig
 from trainer.data.discovery import DatasetIndex, Sample, discover
 from trainer.data.sources import BatchSource, DecodePool, TensorSource
 from trainer.data.splits import Split, make_split
-from trainer.events import Event, FileSkipped, LogMessage, PhaseChanged
 from trainer.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from trainer.train.events import Event, FileSkipped, LogMessage, PhaseChanged
 
 
 @dataclass

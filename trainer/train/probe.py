@@ -1,6 +1,6 @@
 """How long will it take? A short, real measurement before a long run.
 
-The probe times the engine's own training step (:class:`trainer.step.TrainStep`, with the
+The probe times the engine's own training step (:class:`trainer.train.step.TrainStep`, with the
 recipe's frozen stages, BatchNorm policy, optimiser, memory format and autocast), so a
 recipe that freezes half the network is timed as the cheaper step it is.
 
@@ -14,7 +14,7 @@ The probe times:
   step that pays for cuDNN autotuning and allocator growth;
 * one inference pass (validation, calibration and test are forward-only).
 
-The estimate adds these up the way :func:`trainer.engine.fit` spends time: every epoch trains
+The estimate adds these up the way :func:`trainer.train.engine.fit` spends time: every epoch trains
 on all training batches and validates once; at the end the model predicts validation, train
 (for the out-of-distribution check) and test once more. Decoding runs in ``workers`` data
 loader processes beside the training step, so a batch costs the slower of the two.
@@ -107,7 +107,7 @@ def probe_key(cfg: TrainConfig) -> tuple[Any, ...]:
 
 def _split_sizes(cfg: TrainConfig) -> tuple[list[Any], int, int, int]:
     from trainer.data.discovery import discover
-    from trainer.run_data import split_for
+    from trainer.train.run_data import split_for
 
     index = discover(cfg.data)
     split = split_for(cfg, index)
@@ -170,8 +170,8 @@ class _Bench:
         import torch
 
         from trainer.model import build_model
-        from trainer.run_data import backbone_normalization
-        from trainer.step import TrainStep, configure_for_training
+        from trainer.train.run_data import backbone_normalization
+        from trainer.train.step import TrainStep, configure_for_training
 
         self.cfg = cfg
         self.device = device
@@ -182,7 +182,7 @@ class _Bench:
         self.generator = torch.Generator().manual_seed(0)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        from trainer.step import prepare_train_mode
+        from trainer.train.step import prepare_train_mode
 
         t0 = time.perf_counter()
         prepare_train_mode(self.model, self.cfg)
@@ -226,7 +226,7 @@ def _loader_workers(cfg: TrainConfig) -> int:
 
     if cfg.workers is not None:
         return cfg.workers
-    return max(0, min(4, (os.cpu_count() or 1) - 1))  # as trainer.run_data's default
+    return max(0, min(4, (os.cpu_count() or 1) - 1))  # as trainer.train.run_data's default
 
 
 def estimate(

@@ -22,15 +22,15 @@ from trainer.config import TrainConfig
 from trainer.data.discovery import Sample
 from trainer.data.sources import BatchSource
 from trainer.evaluation import EvalResult, evaluate
-from trainer.events import Event, FileSkipped, LogMessage, PhaseChanged
-from trainer.history import write_history
 from trainer.inference import Inference, predict_rows
 from trainer.metrics import classification_report_text
 from trainer.model import BrainTumorClassifier, default_ood_layer
 from trainer.modelfile import base_metadata, save_model_file
 from trainer.ood import OODModel, fit_ood
-from trainer.run_data import RunData
-from trainer.run_folder import RunFolder
+from trainer.train.events import Event, FileSkipped, LogMessage, PhaseChanged
+from trainer.train.history import write_history
+from trainer.train.run_data import RunData
+from trainer.train.run_folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def _summary(
 def _write_reports(
     run: FinishedRun, val: dict[str, Any], test: dict[str, Any], dedup: dict[str, Any] | None
 ) -> None:
-    from trainer.plots import save_confusion_matrix
+    from trainer.train.plots import save_confusion_matrix
 
     out, classes = run.folder, list(run.classes)
     out.write_metrics("val", val)

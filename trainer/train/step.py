@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.augment import augment_batch, cutmix
-from trainer.bn import hold_batchnorm_statistics
 from trainer.config import TrainConfig
 from trainer.model import BrainTumorClassifier
 from trainer.preprocess import normalize_batch
-from trainer.regularization import regularization_loss
+from trainer.train.augment import augment_batch, cutmix
+from trainer.train.bn import hold_batchnorm_statistics
+from trainer.train.regularization import regularization_loss
 from trainer.vocab import OPTIMIZERS, SCHEDULES, in_words
 
 ONE_CYCLE_WARMUP = 0.3  # torch.optim.lr_scheduler.OneCycleLR's pct_start
@@ -39,7 +39,7 @@ class StepResult:
     """What one step measured, summed over its images (so epochs can average exactly).
 
     ``sums`` stays on the device: reading it would make the host wait for the device every
-    batch (trainer.epoch_sums reads it when a display needs it)."""
+    batch (trainer.train.epoch_sums reads it when a display needs it)."""
 
     sums: torch.Tensor  # (loss × images, penalty × images, correct), on the device
     count: int
@@ -135,8 +135,8 @@ def configure_for_training(
 ) -> int:
     """Freeze what the recipe freezes, move the model to ``device`` in the step's memory
     format. Returns the number of frozen parameters. Weights are loaded before this."""
-    from trainer.bn import freeze_early_stages
     from trainer.model import set_backbone_trainable
+    from trainer.train.bn import freeze_early_stages
 
     frozen = 0
     if cfg.freeze_backbone:
