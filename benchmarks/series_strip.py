@@ -15,7 +15,10 @@ temporary folder, then, offscreen:
 
 For each pass it prints the longest gap between two event-loop turns, the 99th percentile and
 how many gaps passed 100 ms, and the load average, since on a shared machine the numbers move
-with it. Run it at normal priority, as the app runs.
+with it. Run it at normal priority, as the app runs. The garbage collector runs as in the app
+(``desktop_app.gc_guard``: in the GUI thread, with the start-up heap frozen once the model is
+ready); without it a full collection would run in the reading worker and stall the GUI as
+long, holding the interpreter (about 0.2 s once torch is loaded, as ``add_model`` does here).
 
 Without ``--model`` the bundled default model is used. Numbers go to stdout; nothing is
 asserted (a benchmark, not a test: tests/test_gui_series.py checks the behaviour).
@@ -78,12 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
         from PySide6.QtWidgets import QApplication
 
+        from desktop_app.gc_guard import install_gc_guard
         from desktop_app.models import QtModelRegistry
         from desktop_app.settings import AppSettings
         from desktop_app.viewer.tab import QtViewerTab
         from desktop_app.workers import wait_for_all
 
         app = QApplication.instance() or QApplication([])
+        install_gc_guard(app)  # as the app does: the collector runs in the GUI thread
         settings = AppSettings.in_file(Path(tmp) / "settings.ini")
         registry = QtModelRegistry(settings, device="cpu")
         from trainer.api import default_model_path

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from desktop_app.gc_guard import installed_gc_guard
 from desktop_app.messages import plain_message
 from desktop_app.settings import AppSettings
 from desktop_app.skipped import Skipped
@@ -225,10 +226,16 @@ class QtModelRegistry(QObject):
             return
         self._worker = None
         self.loading = None
-        self.predictor = predictor
+        replaced, self.predictor = self.predictor, predictor
         self.active = entry
         self.last_error = None
         self.settings.active_model = "" if entry.origin == BUNDLED else str(entry.path)
+        collector = installed_gc_guard()
+        if collector is not None:  # full collections skip the start-up heap (gc_guard.py)
+            if replaced is None:
+                collector.freeze_long_lived()
+            else:
+                collector.thaw_until_collected(replaced)
         self.active_model_changed.emit(entry)
 
     def _on_errored(self, worker: QtGeneratorWorker, entry: ModelEntry, exc: Exception) -> None:

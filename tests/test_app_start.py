@@ -17,9 +17,11 @@ from fresh_interpreter import modules_after
 from trainer import backend
 from trainer.predict import Predictor
 
-# Heavy imports that building and showing the main window must not pay for (pydicom and
-# onnxruntime are not here: the viewer reads and classifies with them on its first image)
+# Heavy imports that building and showing the main window must not pay for (onnxruntime is
+# not here: the viewer classifies with it on its first image; pydicom loads with the first
+# DICOM file only, tests/test_io_images.py)
 NOT_AT_START = (
+    "pydicom",
     "torch",
     "timm",
     "torchvision",

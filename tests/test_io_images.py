@@ -7,6 +7,7 @@ Expected values are written out by hand: Pillow's "L" is ITU-R 601-2 luma rounde
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -196,6 +197,51 @@ def test_read_grey_does_not_probe_jpeg_or_png_as_dicom(
     jpg = _save(Image.new("RGB", (4, 3), (128, 128, 128)), tmp_path / "a.jpg", "JPEG")
     assert tio.read_grey(png).shape == (3, 4)
     assert tio.read_grey(jpg).shape == (3, 4)
+
+
+READ_EVERY_WAY = """
+import sys
+from pathlib import Path
+import trainer.io as tio
+folder, count, *files = sys.argv[1:]
+for path in map(Path, files):
+    scan = tio.read_scan(path)
+    assert tio.read_grey(path).shape == scan.slices[0].render().shape
+    assert tio.first_slice(path)[1] == len(scan.slices)
+    assert len(list(tio.iter_slices([path]))) == len(scan.slices)
+found, errors = tio.load_paths([Path(folder)])
+assert len(found) == int(count) and not errors, (found, errors)
+"""
+
+
+def test_reading_an_image_loads_no_pydicom_and_dicom_still_reads(tmp_path: Path) -> None:
+    """pydicom costs about 0.2 s to import: a PNG or JPEG (the app's first image, ``brainmri
+    predict scan.jpg``) must not pay for it. Files are told apart by content, so a DICOM file
+    without a suffix still reads, and loads pydicom then; so do the package's DICOM modules,
+    reached as attributes (``trainer.io.dicom``) as before."""
+    from fresh_interpreter import modules_after
+
+    from tests.dicom_factory import make_dicom
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    png = _save(Image.new("L", (5, 4), 128), folder / "a.png", "PNG")
+    jpg = _save(Image.new("RGB", (5, 4), (10, 200, 30)), folder / "b.jpg", "JPEG")
+    bare = make_dicom(tmp_path / "scan", np.arange(20, dtype=np.uint16).reshape(4, 5))
+    images = modules_after(READ_EVERY_WAY, args=[str(folder), "2", str(png), str(jpg)])
+    assert "trainer.io" in images
+    assert not {m for m in images if m == "pydicom" or m.startswith("pydicom.")}
+    assert not {"trainer.io.dicom", "trainer.io.series", "trainer.io.dicom_values"} & images
+
+    shutil.copy(bare, folder / "c")  # no suffix either: one DICOM file among the images
+    code = (
+        f"{READ_EVERY_WAY}\n"
+        "assert tio.read_scan(path).kind == 'dicom'\n"
+        "assert tio.dicom.number_of_frames(tio.dicom.read_header(path)) == 1\n"
+        "from trainer.io import display_metadata\n"
+        "assert display_metadata(tio.dicom.read_header(path))\n"
+    )
+    assert "pydicom" in modules_after(code, args=[str(folder), "3", str(bare)])
 
 
 def test_multipage_tiff_gives_one_slice_per_page(tmp_path: Path) -> None:

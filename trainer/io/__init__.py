@@ -3,22 +3,28 @@
 Formats are recognised by content, never by extension, and every failure is an
 :class:`~trainer.errors.UnreadableInputError` naming the file, so that a batch goes on past it.
 See ``docs/dicom.md`` for what is supported and for the privacy rule.
+
+pydicom is loaded only once a file's first bytes say DICOM (:func:`_sniff`): the modules that
+need it (``dicom``, ``series``, ``privacy``, ``dicom_values``) are imported where such a file
+is read, and on first use as attributes of this package (``trainer.io.dicom``), so reading a
+JPEG or PNG does not pay for pydicom (about 0.2 s; tests/test_io_images.py checks it).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from trainer.errors import UnreadableInputError
-from trainer.io import dicom, dicomdir, images, series
+from trainer.io import dicomdir, images
 from trainer.io.guard import guarded, iterate_guarded
-from trainer.io.privacy import display_metadata
 from trainer.io.scan import (
     DEFAULT_MAX_FRAMES,
     MAX_IMAGE_PIXELS,
@@ -30,6 +36,13 @@ from trainer.io.scan import (
     max_frames,
 )
 from trainer.io.walk import NOT_REGULAR, walk_files
+
+if TYPE_CHECKING:  # at run time from __getattr__, on first use
+    from trainer.io import dicom as dicom
+    from trainer.io import dicom_values as dicom_values
+    from trainer.io import privacy as privacy
+    from trainer.io import series as series
+    from trainer.io.privacy import display_metadata
 
 __all__ = [
     "DEFAULT_MAX_FRAMES",
@@ -54,6 +67,16 @@ __all__ = [
 
 _HEAD_BYTES = 132  # 128-byte DICOM preamble + "DICM"
 _READ_FAILED = "could not be read"
+#: What this package offers that needs pydicom: imported on first use (module docstring).
+_WITH_PYDICOM = frozenset({"dicom", "dicom_values", "privacy", "series"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WITH_PYDICOM:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name == "display_metadata":
+        return importlib.import_module(f"{__name__}.privacy").display_metadata
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_scan(path: str | Path) -> Scan:
@@ -61,6 +84,8 @@ def read_scan(path: str | Path) -> Scan:
     path = Path(path)
     with guarded(path, _READ_FAILED):
         if _sniff(path) == "dicom":
+            from trainer.io import dicom
+
             return dicom.read_dicom(path)
         return images.read_image(path)
 
@@ -74,6 +99,8 @@ def read_grey(path: str | Path) -> np.ndarray:
     path = Path(path)
     with guarded(path, _READ_FAILED):
         if _sniff(path) == "dicom":
+            from trainer.io import dicom
+
             dicom.read_header(path)
             return _first(path, dicom.iter_slices(path)).render()
         return images.read_first_slice(path).render()
@@ -85,6 +112,8 @@ def first_slice(path: str | Path) -> tuple[ScanSlice, int]:
     path = Path(path)
     with guarded(path, _READ_FAILED):
         if _sniff(path) == "dicom":
+            from trainer.io import dicom
+
             header = dicom.read_header(path)
             return _first(path, dicom.iter_slices(path)), dicom.number_of_frames(header)
         pages = images.PageCount()
@@ -122,6 +151,8 @@ def load_paths(
                 if job.group is None:
                     found.append(images.read_image(job.path))
                     continue
+                from trainer.io import series  # a DICOM group: pydicom is loaded
+
                 scan, failures = series.read_series(job.group)
         except UnreadableInputError as exc:
             errors.append((job.order, exc))
@@ -171,6 +202,8 @@ def _job_stream(job: _Job) -> Iterator[ScanSlice | UnreadableInputError]:
     if job.group is None:
         stream: Iterator[ScanSlice | UnreadableInputError] = images.iter_pages(job.path)
     else:
+        from trainer.io import series  # a DICOM group: pydicom is loaded
+
         stream = series.iter_series(job.group)
     try:
         yield from iterate_guarded(job.path, stream, _READ_FAILED)
@@ -221,20 +254,37 @@ def _plan(paths: Iterable[str | Path]) -> list[_Job]:
         try:
             with guarded(path, _READ_FAILED):
                 if _sniff(path) == "dicom":
-                    dicom_files.append((order, series.DicomFile(path, dicom.read_header(path))))
+                    dicom_files.append((order, _dicom_file(path)))
                 else:
                     jobs.append(_Job(order, path))
-        except dicom.DicomDirIndex as index:
+        except dicomdir.DicomDirIndex as index:
             pending[:0] = dicomdir.listed_images(path, index.dataset)
         except UnreadableInputError as exc:
             jobs.append(_Job(order, path, error=exc))
         order += 1
+    if dicom_files:
+        jobs += _series_jobs(dicom_files)
+    jobs.sort(key=lambda job: job.order)
+    return jobs
+
+
+def _dicom_file(path: Path) -> series.DicomFile:
+    """The header of a file that :func:`_sniff` found to be DICOM (the first loads pydicom)."""
+    from trainer.io import dicom, series
+
+    return series.DicomFile(path, dicom.read_header(path))
+
+
+def _series_jobs(dicom_files: list[tuple[int, series.DicomFile]]) -> list[_Job]:
+    """One job per series or lone file, at the place of its first file among the inputs."""
+    from trainer.io import series
+
     position = {file.path: order for order, file in dicom_files}
+    jobs = []
     for group in series.group_series([file for _, file in dicom_files]):
         first = group.files[0].path
         orders = {file.path: position[file.path] for file in group.files}
         jobs.append(_Job(position[first], first, group=group, orders=orders))
-    jobs.sort(key=lambda job: job.order)
     return jobs
 
 
@@ -280,4 +330,4 @@ def _sniff(path: Path) -> str:
         os.close(fd)
     if not head:
         raise UnreadableInputError(path, "file is empty")
-    return "dicom" if dicom.looks_like_dicom(head) else "image"
+    return "dicom" if dicomdir.looks_like_dicom(head) else "image"

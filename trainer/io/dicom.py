@@ -22,6 +22,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, get_d
 
 from trainer.errors import UnreadableInputError
 from trainer.io import dicom_values as values
+from trainer.io.dicomdir import DicomDirIndex
 from trainer.io.geometry import geometry_of
 from trainer.io.guard import guarded, release
 from trainer.io.privacy import display_metadata, shown_name
@@ -71,36 +72,6 @@ _TRANSFORM_KEYWORDS = (
 )
 # fmt: on
 _FRAME_GROUPS = ("PixelValueTransformationSequence", "FrameVOILUTSequence")
-
-
-class DicomDirIndex(UnreadableInputError):
-    """A DICOMDIR: not an image itself, but an index of the images of a CD or USB export.
-
-    Raised by :func:`read_header` like any file that is not an image (a single-file reader has
-    nothing to show), and recognised by its type where a whole input is planned
-    (:mod:`trainer.io.dicomdir`), which reads the images it lists instead.
-    """
-
-    def __init__(self, path: Path, dataset: Dataset) -> None:
-        super().__init__(path, "a DICOMDIR index of other files, not an image")
-        self.dataset = dataset
-
-
-def looks_like_dicom(head: bytes) -> bool:
-    """DICOM by content: "DICM" after the 128-byte preamble, or, for files written without the
-    preamble and file meta, a first element of group 0x0002 or 0x0008 (little or big endian)."""
-    if head[128:132] == b"DICM":
-        return True
-    if len(head) < 8:
-        return False
-    group_le = int.from_bytes(head[0:2], "little")
-    group_be = int.from_bytes(head[0:2], "big")
-    if group_le not in (0x0002, 0x0008) and group_be != 0x0008:
-        return False
-    if head[4:6].isalpha() and head[4:6].isupper():  # explicit VR: two capital letters
-        return True
-    length = int.from_bytes(head[4:8], "little")  # implicit VR little endian: a sane length
-    return group_le == 0x0008 and length < 1024
 
 
 def read_header(path: Path) -> Dataset:

@@ -19,8 +19,6 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from trainer.io.dicom_values import checked_numbers, first_item, frame_groups
-
 if TYPE_CHECKING:
     from pydicom import Dataset
 
@@ -101,6 +99,8 @@ class SliceGeometry:
 def geometry_of(ds: Dataset, frame: int | None = None) -> SliceGeometry | None:
     """The geometry of a file, or of frame ``frame`` of an enhanced multi-frame file (whose
     functional groups override the top level); None when the file says nothing."""
+    from trainer.io.dicom_values import frame_groups  # pydicom: a DICOM file was read
+
     groups = frame_groups(ds, frame) if frame is not None else []
     orientation = _last(ds, groups, "PlaneOrientationSequence", "ImageOrientationPatient", 6)
     position = _last(ds, groups, "PlanePositionSequence", "ImagePositionPatient", 3)
@@ -128,6 +128,8 @@ def _last(
 ) -> list[float] | None:
     """The most specific value: a per-frame group beats the shared group beats the top level
     (in a group, the value sits in the first item of its functional group macro, ``sequence``)."""
+    from trainer.io.dicom_values import checked_numbers, first_item
+
     found = checked_numbers(ds, keyword, count)
     for group in groups:
         value = checked_numbers(first_item(group, sequence), keyword, count)

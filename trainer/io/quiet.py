@@ -15,9 +15,12 @@ So the quieting is per thread. While a thread is inside :func:`quiet`, pydicom's
 and the warnings raised on that thread (pydicom's, or an image decoder's: the file's problems
 are reported by the reader) are dropped; every other thread, and this thread outside, sees
 pydicom and warnings exactly as configured. Importing this module changes nothing: the first
-:func:`quiet` adds a filter to pydicom's loggers and wraps ``warnings.showwarning`` (again
-whenever something has put another function there since), and both pass everything through
-outside a quiet scope.
+:func:`quiet` wraps ``warnings.showwarning`` (again whenever something has put another function
+there since), and the first one once pydicom is loaded adds a filter to pydicom's loggers; both
+pass everything through outside a quiet scope. pydicom is never loaded here: reading a JPEG
+must not pay for it (about 0.2 s), and every reader of a DICOM file enters its own quiet scope
+after loading pydicom (``trainer.io.guard.guarded``), so the filter is there before pydicom
+logs anything.
 
 Limits, by design: code that records warnings itself (``warnings.catch_warnings(record=True)``,
 as pytest does around each test) or that turns them into errors (``-W error``) still sees the
@@ -27,6 +30,7 @@ warnings of a quiet scope, because Python decides both before a warning is shown
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -75,14 +79,14 @@ class _DropWhileQuiet(logging.Filter):
 
 
 def _install() -> None:
-    """Add the log filter once; wrap ``warnings.showwarning`` whenever it is not ours (a
-    ``warnings.catch_warnings`` block that was entered before the wrap restores the old
-    function when it ends, so the wrap is checked at every :func:`quiet`)."""
+    """Add the log filter once pydicom is loaded; wrap ``warnings.showwarning`` whenever it is
+    not ours (a ``warnings.catch_warnings`` block that was entered before the wrap restores
+    the old function when it ends, so the wrap is checked at every :func:`quiet`)."""
     global _installed
     if _installed and getattr(warnings.showwarning, "_quiet_wrapper", False):
         return
     with _install_lock:
-        if not _installed:
+        if not _installed and "pydicom" in sys.modules:
             import pydicom.pixels  # noqa: F401  (creates the decoders' loggers first)
 
             # A logger's filters see only the records made on that logger, not its
