@@ -78,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         del scans
 
-        from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+        from PySide6.QtCore import QEventLoop, QTimer
         from PySide6.QtWidgets import QApplication
 
+        from desktop_app.event_loop_probe import QtEventLoopProbe
         from desktop_app.gc_guard import install_gc_guard
         from desktop_app.models import QtModelRegistry
         from desktop_app.settings import AppSettings
@@ -99,32 +100,24 @@ def main(argv: list[str] | None = None) -> int:
         tab.show()
 
         def spin(until, scroll: bool) -> tuple[float, list[float]]:
-            clock, gaps = QElapsedTimer(), []
-            clock.start()
-            last = [clock.elapsed()]
+            """(seconds until ``until()``, how late each 10 ms tick came, in ms)."""
 
-            def tick() -> None:
-                now = clock.elapsed()
-                gaps.append(max(0.0, now - last[0] - 10))
-                last[0] = now
-                if scroll and tab.state.current is not None and now % 50 < 10:
+            def move(elapsed_s: float) -> None:
+                if scroll and tab.state.current is not None and (elapsed_s * 1000) % 50 < 10:
                     tab.state.step(1)
 
-            timer = QTimer()
-            timer.setInterval(10)
-            timer.timeout.connect(tick)
-            timer.start()
+            probe = QtEventLoopProbe(10, on_tick=move)
+            started = probe.start()
             loop = QEventLoop()
             poll = QTimer()
             poll.setInterval(50)
             poll.timeout.connect(
-                lambda: (until() or clock.elapsed() > args.timeout * 1000) and loop.quit()
+                lambda: (until() or time.perf_counter() - started > args.timeout) and loop.quit()
             )
             poll.start()
             loop.exec()
-            timer.stop()
             poll.stop()
-            return clock.elapsed() / 1000.0, gaps
+            return probe.stop(), probe.late_ms()
 
         spin(lambda: registry.predictor is not None or not registry.is_loading, False)
         if registry.predictor is None:

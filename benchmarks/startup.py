@@ -161,32 +161,20 @@ def folder_speed(count: int, samples: Path) -> None:
 def _through_worker(app: Any, fn: Any, *args: Any) -> tuple[float, float]:
     """(seconds, longest gap between 5 ms timer ticks) of ``fn(*args)`` run as the viewer
     runs it: a generator in a ``QtGeneratorWorker``, its results delivered to this thread."""
-    from PySide6.QtCore import QTimer
-
+    from desktop_app.event_loop_probe import QtEventLoopProbe
     from desktop_app.workers import QtGeneratorWorker
 
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(tick)
+    probe = QtEventLoopProbe(5)
     done: list[float] = []
     worker = QtGeneratorWorker(fn, *args, name="bench")
     worker.finished.connect(lambda: done.append(time.perf_counter()))
-    t0 = last[0] = time.perf_counter()
-    timer.start()
+    t0 = probe.start()
     worker.start()
     while not done:
         app.processEvents()
         time.sleep(0.001)
-    timer.stop()
-    return done[0] - t0, max(gaps, default=0.0)
+    probe.stop()
+    return done[0] - t0, probe.longest_s
 
 
 def main() -> None:
