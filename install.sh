@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set up brainmri in ./.venv: PyTorch first (pinned, see below), then the app, its GUI, the
+# Set up brainmri in ./.venv: PyTorch first (pinned, see below), then the app, its GUI, ONNX
+# Runtime (the engine that classifies fastest on most CPUs: trainer.backend measures it), the
 # offline Lite2 weights and what the tests need (pytest, pytest-qt).
-#   ./install.sh                        # app + GUI + offline Lite2 weights + test tools
-#   EXTRAS=dev ./install.sh             # also linters, ONNX, PyInstaller (what CI uses)
+#   ./install.sh                        # app + GUI + ONNX Runtime + Lite2 weights + test tools
+#   EXTRAS=dev ./install.sh             # also linters, type checker, PyInstaller (what CI uses)
 #   BRAINMRI_TORCH=cpu ./install.sh     # CPU-only PyTorch: a much smaller download, no GPU
 # PyTorch: the default pin is the build this project is tested with; on Linux pip's default
 # wheel is the CUDA build (with NVIDIA's libraries: about 6.5 GB in .venv). BRAINMRI_TORCH=cpu
@@ -13,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
-EXTRAS=${EXTRAS:-gui,offline-lite2,test}
+EXTRAS=${EXTRAS:-gui,onnx,offline-lite2,test}
 TORCH_PIN="torch==2.14.1 torchvision==0.29.1"
 case "${BRAINMRI_TORCH:-}" in
   "") TORCH_SPEC=$TORCH_PIN ;;
